@@ -1,0 +1,166 @@
+//! The `relay` command line: `serve`, `check` and `routes`.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use clap::{Parser, Subcommand};
+
+use crate::compile::{RELAY_KEYS_VAR, load_table};
+use crate::diagnostics::SpecError;
+use crate::env::Env;
+use crate::server;
+use crate::table::{Table, UpstreamAuth};
+
+#[derive(Debug, Parser)]
+#[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the routes of a directory.
+    Serve {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
+        routes: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080", env = "RELAY_LISTEN")]
+        listen: SocketAddr,
+        /// Allow listening on a non-loopback address without relay keys.
+        #[arg(long)]
+        allow_open: bool,
+        /// Worker threads (default: one per core).
+        #[arg(long, env = "RELAY_WORKERS")]
+        workers: Option<usize>,
+    },
+    /// Compile the routes without serving; print every error and exit 1 if any.
+    Check {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
+        routes: PathBuf,
+    },
+    /// List the routes: id, methods, path, upstream, upstream path.
+    Routes {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
+        routes: PathBuf,
+        /// Print a JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line; the process exit code is returned.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env::from_process();
+    match cli.command {
+        Command::Serve { routes, listen, allow_open, workers } => serve(&routes, listen, allow_open, workers, &env),
+        Command::Check { routes } => match load(&routes, &env) {
+            Some(table) => {
+                eprintln!("ok: {} routes, {} upstreams in {}", table.routes.len(), table.upstreams.len(), routes.display());
+                ExitCode::SUCCESS
+            }
+            None => ExitCode::FAILURE,
+        },
+        Command::Routes { routes, json } => match load(&routes, &env) {
+            Some(table) => print_routes(&table, json),
+            None => ExitCode::FAILURE,
+        },
+    }
+}
+
+/// Loads a table, printing every error to stderr.
+fn load(dir: &Path, env: &Env) -> Option<Table> {
+    match load_table(dir, env) {
+        Ok(table) => Some(table),
+        Err(errors) => {
+            print_errors(&errors);
+            None
+        }
+    }
+}
+
+fn print_errors(errors: &[SpecError]) {
+    let mut stderr = std::io::stderr().lock();
+    for error in errors {
+        let _ = writeln!(stderr, "{error}");
+    }
+    let _ = writeln!(stderr, "{} error{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
+}
+
+fn print_routes(table: &Table, json: bool) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    let result = if json {
+        let list: Vec<_> = table
+            .routes
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "methods": r.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+                    "path": r.path,
+                    "upstream": r.upstream.name,
+                    "upstream_path": r.upstream_path.display(&r.params),
+                    "public": r.public,
+                    "file": r.origin.file,
+                    "line": r.origin.line,
+                })
+            })
+            .collect();
+        writeln!(stdout, "{}", serde_json::Value::Array(list))
+    } else {
+        table.routes.iter().try_for_each(|r| {
+            let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
+            let target = r.upstream_path.display(&r.params);
+            writeln!(stdout, "{:<40} {:<12} {:<60} {} {}", r.id, methods.join(","), r.path, r.upstream.name, target)
+        })
+    };
+    if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>, env: &Env) -> ExitCode {
+    init_tracing();
+    let Some(table) = load(routes, env) else {
+        return ExitCode::FAILURE;
+    };
+    if !table.client_keys.is_enabled() && !listen.ip().is_loopback() && !allow_open {
+        eprintln!(
+            "error: refusing to listen on {listen} without relay keys: anyone could spend your API key.\n  \
+             hint: set {RELAY_KEYS_VAR}=key1,key2 (clients send X-Relay-Key or Authorization: Bearer), or pass --allow-open"
+        );
+        return ExitCode::FAILURE;
+    }
+    for upstream in &table.upstreams {
+        if let UpstreamAuth::Bearer { env: var, header: None, .. } = &upstream.auth {
+            tracing::warn!(upstream = upstream.name, "{var} is not set: requests to this upstream carry no key");
+        }
+    }
+    tracing::info!(routes = table.routes.len(), %listen, dir = %routes.display(), "relay starting");
+    let shared = Arc::new(ArcSwap::from_pointee(table));
+    let listener = match TcpListener::bind(listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = actix_web::rt::System::new().block_on(async move {
+        server::run(listener, shared, &server::Options { workers })?.await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

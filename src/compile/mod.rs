@@ -1,0 +1,145 @@
+//! From parsed spec files to a checked [`Table`].
+//!
+//! `compile` looks at everything before it gives up: every upstream, every
+//! route, every duplicate. It returns either a table that is safe to serve or
+//! the full list of located errors. A table that fails never serves.
+
+mod path;
+mod route;
+mod upstream;
+mod values;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::auth::ClientKeys;
+use crate::diagnostics::SpecError;
+use crate::env::Env;
+use crate::matcher::{InsertError, Matcher, ShapeIndex, positional_pattern};
+use crate::spec::{SourceFile, load_dir};
+use crate::table::{Origin, Table, Upstream};
+
+/// The environment variable holding the accepted relay keys.
+pub const RELAY_KEYS_VAR: &str = "RELAY_KEYS";
+
+/// Loads and compiles a whole routes directory.
+pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
+    let (files, mut errors) = load_dir(dir);
+    match compile(&files, env) {
+        Ok(table) if errors.is_empty() => Ok(table),
+        Ok(_) => Err(errors),
+        Err(more) => {
+            errors.extend(more);
+            Err(errors)
+        }
+    }
+}
+
+/// Compiles parsed files (in order) into a table, or every error found.
+pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>> {
+    let mut errors = Vec::new();
+    let upstreams = compile_upstreams(files, env, &mut errors);
+
+    let mut routes = Vec::new();
+    let mut segments = Vec::new();
+    for file in files {
+        let cx = route::Context { source: &file.source, env, defaults: &file.spec.defaults, upstreams: &upstreams };
+        for spec in &file.spec.route {
+            if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
+                routes.push(compiled.route);
+                segments.push(compiled.segments);
+            }
+        }
+    }
+    check_unique_ids(&routes, &mut errors);
+    let matcher = build_matcher(&routes, &segments, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
+    upstreams.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Table {
+        routes,
+        upstreams,
+        matcher,
+        client_keys: ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default()),
+        loaded_at: SystemTime::now(),
+    })
+}
+
+fn compile_upstreams(files: &[SourceFile], env: &Env, errors: &mut Vec<SpecError>) -> HashMap<String, Arc<Upstream>> {
+    let mut upstreams: HashMap<String, Arc<Upstream>> = HashMap::new();
+    let mut origins: HashMap<&str, Origin> = HashMap::new();
+    for file in files {
+        for (name, spec) in &file.spec.upstream {
+            let (line, column) = file.source.line_col(spec.span().start);
+            if let Some(first) = origins.get(name.as_str()) {
+                errors.push(
+                    file.source
+                        .error_at(spec.span().start, format!("upstream `{name}` is defined twice"))
+                        .with_hint(format!("the first definition is at {first}; rename or remove one")),
+                );
+                continue;
+            }
+            origins.insert(name, Origin { file: file.source.path.clone(), line, column });
+            if let Some(upstream) = upstream::compile_upstream(name, spec, &file.source, env, errors) {
+                upstreams.insert(name.clone(), Arc::new(upstream));
+            }
+        }
+    }
+    upstreams
+}
+
+fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>) {
+    let mut seen: HashMap<&str, &Origin> = HashMap::new();
+    for route in routes {
+        if let Some(first) = seen.insert(&route.id, &route.origin) {
+            errors.push(located(&route.origin, format!("route id `{}` is used twice", route.id))
+                .with_hint(format!("the first use is at {first}; ids must be unique across all files")));
+        }
+    }
+}
+
+fn build_matcher(
+    routes: &[crate::table::Route],
+    segments: &[Vec<crate::matcher::Segment>],
+    errors: &mut Vec<SpecError>,
+) -> Matcher {
+    let mut matcher = Matcher::default();
+    let mut shapes = ShapeIndex::default();
+    for (index, (route, segments)) in routes.iter().zip(segments).enumerate() {
+        let shape = positional_pattern(segments);
+        for method in &route.methods {
+            match matcher.insert(&shape, method.clone(), index, &mut shapes) {
+                Ok(()) => {}
+                Err(InsertError::Duplicate { existing }) => {
+                    let other = &routes[existing];
+                    errors.push(
+                        located(&route.origin, format!(
+                            "route `{}` matches {method} {} like route `{}`",
+                            route.id, route.path, other.id
+                        ))
+                        .with_hint(format!("`{}` is at {}; remove one or change its method or path", other.id, other.origin)),
+                    );
+                }
+                Err(InsertError::Conflict(reason)) => errors.push(
+                    located(&route.origin, format!("path {} of route `{}` conflicts with another route: {reason}", route.path, route.id))
+                        .with_hint("a `{*rest}` segment cannot share a position with another parameter"),
+                ),
+            }
+        }
+    }
+    matcher
+}
+
+/// Keeps a value, or records its error; checking goes on either way.
+fn keep<T>(errors: &mut Vec<SpecError>, result: Result<T, SpecError>) -> Option<T> {
+    result.map_err(|e| errors.push(e)).ok()
+}
+
+fn located(origin: &Origin, message: String) -> SpecError {
+    SpecError { file: origin.file.clone(), line: origin.line, column: origin.column, message, hint: None }
+}

@@ -1,0 +1,240 @@
+//! Compiling one `[[route]]` with its file's `[defaults]`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderName};
+use toml::Spanned;
+
+use super::{path, values};
+use crate::diagnostics::{Source, SpecError, nearest};
+use crate::env::Env;
+use crate::matcher::Segment;
+use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
+use crate::table::{BodyRules, HeaderPolicy, Origin, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
+
+const DEFAULT_MAX_BODY: u64 = 512 * 1024 * 1024;
+const DEFAULT_BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
+const DEFAULT_MAX_RESPONSE: u64 = 16 * 1024 * 1024;
+
+/// Headers the relay manages itself; a spec may not set them.
+const MANAGED_HEADERS: [HeaderName; 5] =
+    [header::HOST, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION, header::UPGRADE];
+
+/// What a route is compiled against.
+pub struct Context<'a> {
+    pub source: &'a Source,
+    pub env: &'a Env,
+    pub defaults: &'a RouteDefaults,
+    pub upstreams: &'a HashMap<String, Arc<Upstream>>,
+}
+
+/// A compiled route and its pattern's segments (for the matcher).
+pub struct Compiled {
+    pub route: Route,
+    pub segments: Vec<Segment>,
+}
+
+/// Checks one route; every problem found is pushed to `errors`.
+pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut Vec<SpecError>) -> Option<Compiled> {
+    let src = cx.source;
+    let (defaults, at) = (cx.defaults, spec.span().start);
+    let spec = spec.get_ref();
+    let before = errors.len();
+    
+
+    let id = super::keep(errors, route_id(src, &spec.id));
+    let methods = super::keep(errors, methods(src, &spec.method));
+    let pattern = path::parse_pattern(spec.path.get_ref());
+    let segments = super::keep(errors, pattern.map_err(|(msg, hint)| src.error_at(spec.path.span().start, msg).with_hint(hint)));
+    let params: Vec<String> = segments.iter().flatten().filter_map(param_name).collect();
+    let upstream = super::keep(errors, upstream(src, spec, defaults, cx.upstreams, at));
+    let (template, template_at) = match &spec.upstream_path {
+        Some(p) => (p.get_ref().as_str(), p.span().start),
+        None => (path::default_upstream_path(spec.path.get_ref()), spec.path.span().start),
+    };
+    let upstream_path = match segments {
+        Some(_) => super::keep(errors, path::parse_template(template, &params).map_err(|(msg, hint)| src.error_at(template_at, msg).with_hint(hint))),
+        None => None,
+    };
+    let timeout = spec.timeout.as_ref().or(defaults.timeout.as_ref());
+    let timeout = match &upstream {
+        Some(u) => super::keep(errors, values::duration_or(src, timeout, "timeout", u.timeout)),
+        None => None,
+    };
+    let idle = spec.idle_timeout.as_ref().or(defaults.idle_timeout.as_ref());
+    let idle_timeout = match &upstream {
+        Some(u) => super::keep(errors, values::duration_or(src, idle, "idle_timeout", u.idle_timeout)),
+        None => None,
+    };
+    let headers = spec.headers.as_ref().or(defaults.headers.as_ref());
+    let headers = super::keep(errors, header_policy(src, cx.env, headers, at));
+    let response_headers = spec.response_headers.as_ref().or(defaults.response_headers.as_ref());
+    let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
+    let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
+
+    if errors.len() > before {
+        return None;
+    }
+    let (line, column) = src.line_col(at);
+    let route = Route {
+        id: id?,
+        methods: methods?,
+        path: spec.path.get_ref().clone(),
+        params,
+        upstream: upstream?,
+        upstream_path: upstream_path?,
+        timeout: timeout?,
+        idle_timeout: idle_timeout?,
+        response_mode: spec.response.unwrap_or_default(),
+        public: spec.public.or(defaults.public).unwrap_or(false),
+        headers: headers?,
+        response_headers: response_headers?,
+        body: body?,
+        docs: RouteDocs {
+            summary: spec.summary.clone(),
+            description: spec.description.clone(),
+            tags: spec.tags.clone().or_else(|| defaults.tags.clone()).unwrap_or_default(),
+        },
+        origin: Origin { file: src.path.clone(), line, column },
+    };
+    Some(Compiled { route, segments: segments? })
+}
+
+fn param_name(segment: &Segment) -> Option<String> {
+    match segment {
+        Segment::Param(name) | Segment::CatchAll(name) => Some(name.clone()),
+        Segment::Literal(_) => None,
+    }
+}
+
+fn route_id(src: &Source, id: &Spanned<String>) -> Result<String, SpecError> {
+    let text = id.get_ref();
+    let valid = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if valid {
+        Ok(text.clone())
+    } else {
+        Err(src.error_at(id.span().start, format!("route id {text:?} is not valid"))
+            .with_hint("use letters, digits, `_`, `-` and `.`, e.g. \"files.upload\""))
+    }
+}
+
+const KNOWN_METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+fn methods(src: &Source, spec: &Spanned<crate::spec::Methods>) -> Result<Vec<Method>, SpecError> {
+    let at = spec.span().start;
+    let mut methods = Vec::new();
+    for name in &spec.get_ref().0 {
+        let upper = name.to_ascii_uppercase();
+        if !KNOWN_METHODS.contains(&upper.as_str()) {
+            let hint = match nearest(&upper, KNOWN_METHODS) {
+                Some(best) => format!("did you mean \"{best}\"?"),
+                None => format!("methods are {}", KNOWN_METHODS.join(", ")),
+            };
+            return Err(src.error_at(at, format!("unknown method {name:?}")).with_hint(hint));
+        }
+        let method = Method::from_bytes(upper.as_bytes()).map_err(|_| src.error_at(at, "invalid method"))?;
+        if methods.contains(&method) {
+            return Err(src.error_at(at, format!("method {upper} is listed twice")));
+        }
+        methods.push(method);
+    }
+    if methods.is_empty() {
+        return Err(src.error_at(at, "a route needs at least one method").with_hint("write method = \"GET\""));
+    }
+    Ok(methods)
+}
+
+fn upstream(
+    src: &Source,
+    spec: &RouteSpec,
+    defaults: &RouteDefaults,
+    upstreams: &HashMap<String, Arc<Upstream>>,
+    at: usize,
+) -> Result<Arc<Upstream>, SpecError> {
+    let mut defined: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+    defined.sort_unstable();
+    let Some(name) = spec.upstream.as_ref().or(defaults.upstream.as_ref()) else {
+        return match upstreams.values().next() {
+            Some(only) if upstreams.len() == 1 => Ok(only.clone()),
+            _ => Err(src.error_at(at, "the route names no upstream").with_hint(if defined.is_empty() {
+                "define one with an [upstream.NAME] table".to_owned()
+            } else {
+                format!("set `upstream` (here or in [defaults]) to one of: {}", defined.join(", "))
+            })),
+        };
+    };
+    upstreams.get(name.get_ref()).cloned().ok_or_else(|| {
+        let hint = match nearest(name.get_ref(), defined.iter().copied()) {
+            Some(best) => format!("did you mean \"{best}\"? defined upstreams: {}", defined.join(", ")),
+            None if defined.is_empty() => "no upstream is defined; add an [upstream.NAME] table".to_owned(),
+            None => format!("defined upstreams: {}", defined.join(", ")),
+        };
+        src.error_at(name.span().start, format!("unknown upstream {:?}", name.get_ref())).with_hint(hint)
+    })
+}
+
+fn header_names(src: &Source, at: usize, names: &[String]) -> Result<Vec<HeaderName>, SpecError> {
+    names.iter().map(|n| values::header_name(src, at, n)).collect()
+}
+
+fn header_settings(
+    src: &Source,
+    env: &Env,
+    map: &std::collections::BTreeMap<String, Spanned<String>>,
+) -> Result<Vec<(HeaderName, actix_web::http::header::HeaderValue)>, SpecError> {
+    let mut out = Vec::new();
+    for (name, value) in map {
+        let header = values::header_name(src, value.span().start, name)?;
+        if MANAGED_HEADERS.contains(&header) {
+            return Err(src.error_at(value.span().start, format!("`{name}` is managed by the relay and cannot be set"))
+                .with_hint("the relay sets Host, Content-Length and the connection headers itself"));
+        }
+        if let Some(value) = values::header_value(src, env, name, value)? {
+            out.push((header, value));
+        }
+    }
+    Ok(out)
+}
+
+fn header_policy(src: &Source, env: &Env, spec: Option<&HeaderPolicySpec>, at: usize) -> Result<HeaderPolicy, SpecError> {
+    let Some(spec) = spec else { return Ok(HeaderPolicy::default()) };
+    Ok(HeaderPolicy {
+        pass: spec.pass.as_deref().map(|names| header_names(src, at, names)).transpose()?,
+        remove: header_names(src, at, &spec.remove)?,
+        set: header_settings(src, env, &spec.set)?,
+        default: header_settings(src, env, &spec.default)?,
+    })
+}
+
+fn response_header_policy(
+    src: &Source,
+    env: &Env,
+    spec: Option<&ResponseHeaderSpec>,
+    at: usize,
+) -> Result<ResponseHeaderPolicy, SpecError> {
+    let Some(spec) = spec else { return Ok(ResponseHeaderPolicy::default()) };
+    Ok(ResponseHeaderPolicy { remove: header_names(src, at, &spec.remove)?, set: header_settings(src, env, &spec.set)? })
+}
+
+fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRules, SpecError> {
+    let empty = BodySpec::default();
+    let spec = spec.unwrap_or(&empty);
+    let mut accept = Vec::new();
+    for media in spec.accept.iter().flatten() {
+        let media = media.trim().to_ascii_lowercase();
+        let valid = media.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/'));
+        if !valid {
+            return Err(src.error_at(at, format!("`body.accept` entry {media:?} is not a media type"))
+                .with_hint("write types such as \"application/json\", \"multipart/form-data\" or \"audio/*\""));
+        }
+        accept.push(media);
+    }
+    Ok(BodyRules {
+        accept,
+        max: spec.max.as_ref().map_or(Ok(DEFAULT_MAX_BODY), |v| values::size(src, v, "body.max"))?,
+        idle_timeout: values::duration_or(src, spec.idle_timeout.as_ref(), "body.idle_timeout", DEFAULT_BODY_IDLE)?,
+        max_response: spec.max_response.as_ref().map_or(Ok(DEFAULT_MAX_RESPONSE), |v| values::size(src, v, "body.max_response"))?,
+    })
+}

@@ -1,0 +1,132 @@
+//! Located errors in route specs: what went wrong, where, and what to do.
+//!
+//! Every problem found while loading or compiling specs becomes a
+//! [`SpecError`] that names the file, line and column and usually carries a
+//! hint. Loading never stops at the first problem: callers collect them all.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in one spec file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem concerns the file as a whole.
+    pub line: usize,
+    /// 1-based; 0 when the problem concerns the file as a whole.
+    pub column: usize,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl SpecError {
+    /// An error about a whole file (unreadable, not UTF-8, ...).
+    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+        SpecError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint, replacing any earlier one.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: error: {}", self.file.display(), self.message)?;
+        } else {
+            let (file, line, col) = (self.file.display(), self.line, self.column);
+            write!(f, "{file}:{line}:{col}: error: {}", self.message)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// The text of a spec file, kept to turn byte offsets into line and column.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl Source {
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = before[line_start..].chars().count() + 1;
+        (line, column)
+    }
+
+    /// An error located at a byte offset of this file.
+    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> SpecError {
+        let (line, column) = self.line_col(offset);
+        SpecError {
+            file: self.path.clone(),
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The candidate closest to `word`, if it is close enough to be a likely typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_and_in_chars() {
+        let src = Source { path: "a.toml".into(), text: "a = 1\nbé = 2\n".into() };
+        assert_eq!(src.line_col(0), (1, 1));
+        assert_eq!(src.line_col(6), (2, 1));
+        assert_eq!(src.line_col(10), (2, 4));
+    }
+
+    #[test]
+    fn nearest_finds_typos_only() {
+        let keys = ["method", "path", "upstream"];
+        assert_eq!(nearest("methd", keys), Some("method"));
+        assert_eq!(nearest("upstraem", keys), Some("upstream"));
+        assert_eq!(nearest("colour", keys), None);
+    }
+
+    #[test]
+    fn display_has_location_and_hint() {
+        let e = SpecError { file: "r/a.toml".into(), line: 3, column: 7, message: "bad".into(), hint: None }
+            .with_hint("fix it");
+        assert_eq!(e.to_string(), "r/a.toml:3:7: error: bad\n  hint: fix it");
+    }
+}

@@ -1,0 +1,160 @@
+//! Errors the relay answers itself, always in the OpenAI error shape:
+//! `{"error": {"message", "type", "param", "code"}}`.
+//!
+//! Upstream errors are never wrapped: they pass through unchanged. A
+//! [`RelayError`] is only for what the relay decides (no route, bad key,
+//! unreachable upstream, ...). Whether a retry could help is carried as data.
+
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use serde_json::json;
+
+/// An error produced by the relay.
+#[derive(Debug, Clone)]
+pub struct RelayError {
+    pub status: StatusCode,
+    /// The OpenAI `type` field.
+    pub kind: &'static str,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    pub message: String,
+    /// The offending parameter or header, if any.
+    pub param: Option<String>,
+    /// Whether the same request could succeed if sent again.
+    pub retryable: bool,
+}
+
+impl RelayError {
+    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        RelayError { status, kind, code, message: message.into(), param: None, retryable: false }
+    }
+
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_relay_key",
+            "Missing or invalid relay key. Send it in the X-Relay-Key header or as Authorization: Bearer.",
+        )
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+    }
+
+    pub fn not_found(method: &str, path: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_route", format!("No route for {method} {path}."))
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}; allowed: {allowed}."),
+        )
+    }
+
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "body_timeout", message)
+    }
+
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "body_too_large",
+            format!("The request body is larger than this route allows ({limit} bytes)."),
+        )
+    }
+
+    pub fn unsupported_media_type(got: &str, accepted: &[String]) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            "unsupported_media_type",
+            format!("Content type {got:?} is not accepted here; send one of: {}.", accepted.join(", ")),
+        )
+        .with_param("content-type")
+    }
+
+    pub fn headers_too_large(total: usize, limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request_error",
+            "headers_too_large",
+            format!("The request headers total {total} bytes; at most {limit} are accepted."),
+        )
+    }
+
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        RelayError { retryable: true, ..Self::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_unreachable", message) }
+    }
+
+    pub fn gateway_timeout(message: impl Into<String>) -> Self {
+        RelayError { retryable: true, ..Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "upstream_timeout", message) }
+    }
+
+    /// The JSON body in the OpenAI error shape.
+    pub fn body(&self) -> serde_json::Value {
+        json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
+    }
+
+    /// The error as one SSE event, for streams that fail after they started.
+    pub fn sse_event(&self) -> String {
+        format!("event: error\ndata: {}\n\n", self.body())
+    }
+
+    /// The complete HTTP response.
+    pub fn response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        response.body(self.body().to_string())
+    }
+}
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for RelayError {}
+
+impl actix_web::ResponseError for RelayError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_has_the_openai_shape() {
+        let e = RelayError::unsupported_media_type("text/plain", &["application/json".into()]);
+        let body = e.body();
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["code"], "unsupported_media_type");
+        assert_eq!(body["error"]["param"], "content-type");
+        assert!(body["error"]["message"].as_str().unwrap().contains("application/json"));
+        let e = RelayError::not_found("GET", "/v1/x");
+        assert_eq!(e.body()["error"]["param"], serde_json::Value::Null);
+        assert!(e.sse_event().starts_with("event: error\ndata: {\"error\""));
+    }
+}

@@ -1,0 +1,65 @@
+//! The upstream HTTP clients of one worker thread.
+//!
+//! awc clients are per thread. awc's defaults do not suit a relay, so each is
+//! set deliberately: no redirects (the client sees the upstream's 3xx), no
+//! default headers, no pool cap (streams would queue behind 100
+//! connections), no response decompression (bytes pass through as sent), and
+//! HTTP/1.1 over rustls with the webpki roots. A client is kept per connect
+//! timeout, since awc sets that on the connector.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::{Client, Connector};
+
+/// TLS settings shared by all workers.
+pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// This worker's clients, by connect timeout.
+pub struct Clients {
+    tls: Arc<rustls::ClientConfig>,
+    by_connect_timeout: RefCell<HashMap<Duration, Client>>,
+}
+
+impl Clients {
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+        Clients { tls, by_connect_timeout: RefCell::default() }
+    }
+
+    /// The client to use for an upstream with this connect timeout.
+    pub fn get(&self, connect_timeout: Duration) -> Client {
+        self.by_connect_timeout
+            .borrow_mut()
+            .entry(connect_timeout)
+            .or_insert_with(|| build(self.tls.clone(), connect_timeout))
+            .clone()
+    }
+}
+
+fn build(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
+    let connector = Connector::new()
+        .rustls_0_23(tls)
+        .timeout(connect_timeout)
+        .handshake_timeout(connect_timeout)
+        .limit(0)
+        .conn_keep_alive(Duration::from_secs(30))
+        .conn_lifetime(Duration::from_secs(300))
+        .max_http_version(awc::http::Version::HTTP_11);
+    Client::builder()
+        .connector(connector)
+        .disable_redirects()
+        .no_default_headers()
+        .disable_timeout()
+        .finish()
+}

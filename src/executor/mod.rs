@@ -1,0 +1,136 @@
+//! The generic executor: one handler serves every route of the table.
+//!
+//! A request passes these stages, in order:
+//!
+//! 1. [`path`]: the raw path is checked (dot segments, encoded slashes).
+//! 2. Limits: the request head may total at most [`MAX_REQUEST_HEAD`] bytes.
+//! 3. Match: the table's radix tree finds the route (404, 405).
+//! 4. Authenticate: relay keys for non-public routes (401); an upstream whose
+//!    key is required but missing refuses (403).
+//! 5. [`body`]: framing, media type (415) and size (413) are checked; the
+//!    body is then streamed with a byte limit and an idle timer (408).
+//! 6. [`headers`]: the upstream request head is built by the header policy.
+//! 7. [`forward`]: the request is sent; connect failures are 502, timeouts 504.
+//! 8. [`response`]: status, headers and body stream back unchanged.
+
+pub mod body;
+pub mod client;
+mod forward;
+pub mod headers;
+pub mod path;
+pub mod response;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::RelayError;
+use crate::matcher::Lookup;
+use crate::table::{SharedTable, Table, UpstreamAuth, WhenKeyMissing};
+
+pub use client::Clients;
+
+/// Largest accepted request head (all header names and values).
+pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
+
+/// What each worker's handler needs: the shared table and its own clients.
+pub struct Worker {
+    pub table: SharedTable,
+    pub clients: Clients,
+}
+
+/// The one handler behind every path.
+pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<Worker>) -> HttpResponse {
+    let table = worker.table.load_full();
+    let request_id = request_id(req.headers());
+    let mut response = match serve(&req, payload, table, &worker.clients, &request_id).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
+            error.response()
+        }
+    };
+    let headers = response.headers_mut();
+    if !headers.contains_key(headers::REQUEST_ID)
+        && let Ok(value) = HeaderValue::from_str(&request_id)
+    {
+        headers.insert(HeaderName::from_static(headers::REQUEST_ID), value);
+    }
+    response
+}
+
+async fn serve(
+    req: &HttpRequest,
+    payload: web::Payload,
+    table: Arc<Table>,
+    clients: &Clients,
+    request_id: &str,
+) -> Result<HttpResponse, RelayError> {
+    let path = path::check_path(req.path())?;
+    check_head_size(req.headers())?;
+    if let Some(response) = builtin(req.method(), path, &table) {
+        return Ok(response);
+    }
+    let (route_index, params) = match table.matcher.lookup(req.method(), path) {
+        Lookup::Found { route, params } => (route, params),
+        Lookup::MethodNotAllowed { allowed } => {
+            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+            let error = RelayError::method_not_allowed(req.method().as_str(), path, &list.join(", "));
+            let mut response = error.response();
+            if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
+                response.headers_mut().insert(header::ALLOW, value);
+            }
+            return Ok(response);
+        }
+        Lookup::NotFound => return Err(RelayError::not_found(req.method().as_str(), path)),
+    };
+    let route = &table.routes[route_index];
+    if !route.public && !table.client_keys.admits(req.headers()) {
+        return Err(RelayError::unauthorized());
+    }
+    if let UpstreamAuth::Bearer { header: None, when_missing: WhenKeyMissing::Forbid, env } = &route.upstream.auth {
+        return Err(RelayError::forbidden(
+            "upstream_key_missing",
+            format!("This route needs the {env} key, which the relay operator has not configured."),
+        ));
+    }
+    let shape = body::inspect(req.headers(), &route.body)?;
+    let mut url = String::with_capacity(route.upstream.base_url.len() + path.len() + 64);
+    url.push_str(&route.upstream.base_url);
+    route.upstream_path.render_into(&mut url, &params);
+    if let Some(query) = req.uri().query() {
+        url.push('?');
+        url.push_str(query);
+    }
+    forward::forward(forward::Outbound { req, payload, table: table.clone(), route_index, url, shape, request_id }, clients).await
+}
+
+/// Health answers, served before any route.
+fn builtin(method: &Method, path: &str, table: &Table) -> Option<HttpResponse> {
+    if *method != Method::GET || !matches!(path, "/" | "/health" | "/v1/health") {
+        return None;
+    }
+    let body = serde_json::json!({"status": "ok", "routes": table.routes.len()});
+    Some(HttpResponse::Ok().content_type("application/json").body(body.to_string()))
+}
+
+fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {
+    let total: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    if total > MAX_REQUEST_HEAD {
+        return Err(RelayError::headers_too_large(total, MAX_REQUEST_HEAD));
+    }
+    Ok(())
+}
+
+/// The client's `x-request-id` if it is sane, otherwise a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    let valid = |v: &&str| {
+        (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+    };
+    match headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()).filter(valid) {
+        Some(id) => id.to_owned(),
+        None => format!("relay-{:032x}", fastrand::u128(..)),
+    }
+}

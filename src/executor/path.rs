@@ -1,0 +1,63 @@
+//! Stage 1: the inbound path is checked before it is matched.
+//!
+//! Matching runs on the raw (still percent-encoded) path, so a parameter is
+//! forwarded exactly as the client wrote it. Anything that could change the
+//! path's meaning between here and the upstream is refused with 400: dot
+//! segments in any spelling, encoded slashes and backslashes, NUL bytes.
+
+use crate::error::RelayError;
+
+/// Returns the path if it is safe to match on.
+pub fn check_path(path: &str) -> Result<&str, RelayError> {
+    if !path.starts_with('/') {
+        return Err(invalid(path, "the path must start with `/`"));
+    }
+    if path.contains('\\') {
+        return Err(invalid(path, "backslashes are not allowed in paths"));
+    }
+    let lower = path.to_ascii_lowercase();
+    for encoded in ["%2f", "%5c", "%00"] {
+        if lower.contains(encoded) {
+            return Err(invalid(path, "encoded slashes, backslashes and NUL bytes are not allowed in paths"));
+        }
+    }
+    if lower.split('/').any(is_dot_segment) {
+        return Err(invalid(path, "`.` and `..` segments are not allowed in paths"));
+    }
+    Ok(path)
+}
+
+/// `.` or `..`, also when any dot is written `%2e`.
+fn is_dot_segment(segment: &str) -> bool {
+    let decoded = segment.replace("%2e", ".");
+    decoded == "." || decoded == ".."
+}
+
+fn invalid(path: &str, why: &str) -> RelayError {
+    let shown: String = path.chars().take(200).collect();
+    RelayError::bad_request("invalid_path", format!("Invalid request path {shown:?}: {why}."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_paths() {
+        for ok in ["/", "/v1/files", "/v1/files/file-abc/content", "/v1/responses:stream", "/v1/a%20b", "/v1/x..y"] {
+            assert!(check_path(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_traversal_in_every_spelling() {
+        for bad in [
+            "/v1/../admin", "/v1/./files", "/v1/%2e%2e/admin", "/v1/.%2E/admin", "/v1/%2E/x",
+            "/v1/..%2fadmin", "/v1/files%2F..", "/v1/..\\admin", "/v1/%5c", "/v1/a%00", "v1/files",
+        ] {
+            let err = check_path(bad).unwrap_err();
+            assert_eq!(err.status.as_u16(), 400, "{bad}");
+            assert_eq!(err.code, "invalid_path");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! relay: a config-driven HTTP relay for the OpenAI API.
+//!
+//! Route specs are data: TOML files in `routes.d/` say what each route
+//! matches and how it is forwarded. They are compiled into one immutable
+//! [`table::Table`], published behind an `ArcSwap`, and one generic executor
+//! serves every request from it.
+//!
+//! # Layout
+//!
+//! The modules follow a request from configuration to the wire:
+//!
+//! - [`spec`]: the route files as written (serde types, unknown keys rejected).
+//! - [`compile`]: checks the specs and builds the table; all errors at once.
+//! - [`diagnostics`]: located spec errors with hints.
+//! - [`env`]: the environment snapshot and `${VAR}` expansion.
+//! - [`table`]: the compiled snapshot; [`matcher`] its radix-tree lookup.
+//! - [`auth`]: relay keys for clients.
+//! - [`executor`]: the stages of one request, in order.
+//! - [`error`]: errors the relay itself answers, in the OpenAI shape.
+//! - [`server`]: the HTTP server; `server::run` takes a bound listener.
+//! - [`cli`]: the `relay` command line.
+
+pub mod auth;
+pub mod cli;
+pub mod compile;
+pub mod diagnostics;
+pub mod env;
+pub mod error;
+pub mod executor;
+pub mod matcher;
+pub mod server;
+pub mod spec;
+pub mod table;

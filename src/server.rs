@@ -1,0 +1,40 @@
+//! The HTTP server: every request goes to the one executor handler.
+//!
+//! Routing is not actix's: the table can be swapped at runtime, so all
+//! requests reach [`crate::executor::handle`] through the default service.
+//! [`run`] takes a bound listener, so tests can bind port 0.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+
+use crate::executor::{self, Clients, Worker};
+use crate::table::SharedTable;
+
+/// Server settings that are not part of the route table.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+}
+
+/// Starts serving `table` on `listener`. The returned server must be awaited
+/// (or spawned) to run; its handle stops it.
+pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std::io::Result<Server> {
+    let tls = executor::client::tls_config().map_err(std::io::Error::other)?;
+    let mut server = HttpServer::new(move || {
+        let worker = Worker { table: table.clone(), clients: Clients::new(tls.clone()) };
+        App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
+    })
+    // A client that closes its side must cancel the upstream request at once.
+    .h1_allow_half_closed(false)
+    .client_request_timeout(Duration::from_secs(30))
+    .keep_alive(Duration::from_secs(75))
+    .max_connections(100_000);
+    if let Some(workers) = options.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

@@ -1,0 +1,123 @@
+//! Reading `routes.d/`: which files count, in what order, and turning TOML
+//! and serde failures into located [`SpecError`]s.
+
+use std::path::{Path, PathBuf};
+
+use super::SpecFile;
+use crate::diagnostics::{Source, SpecError, nearest};
+
+/// A spec file that parsed, with its text for locating later errors.
+#[derive(Debug)]
+pub struct SourceFile {
+    pub source: Source,
+    pub spec: SpecFile,
+}
+
+/// Spec files of a directory: `*.toml`, not hidden, in name order.
+/// Editor temp files and Kubernetes' `..data` folders are skipped;
+/// symlinks are followed.
+pub fn spec_paths(dir: &Path) -> Result<Vec<PathBuf>, SpecError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| SpecError::whole_file(dir, format!("cannot read the routes directory: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| is_spec_file_name(path) && path.is_file())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Whether a path names a spec file (rather than a temp, swap or hidden file).
+pub fn is_spec_file_name(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    !name.starts_with('.') && name.ends_with(".toml")
+}
+
+/// Reads and parses every spec file of `dir`. Files that fail are reported,
+/// the others are returned, so one broken file never hides another's errors.
+pub fn load_dir(dir: &Path) -> (Vec<SourceFile>, Vec<SpecError>) {
+    let paths = match spec_paths(dir) {
+        Ok(paths) => paths,
+        Err(e) => return (Vec::new(), vec![e]),
+    };
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for path in paths {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match parse_file(Source { path, text }) {
+                Ok(file) => files.push(file),
+                Err(e) => errors.push(e),
+            },
+            Err(e) => errors.push(SpecError::whole_file(&path, format!("cannot read: {e}"))),
+        }
+    }
+    (files, errors)
+}
+
+/// Parses one spec file's text.
+pub fn parse_file(source: Source) -> Result<SourceFile, SpecError> {
+    match toml::from_str::<SpecFile>(&source.text) {
+        Ok(spec) => Ok(SourceFile { source, spec }),
+        Err(e) => Err(toml_error(&source, &e)),
+    }
+}
+
+fn toml_error(source: &Source, e: &toml::de::Error) -> SpecError {
+    let offset = e.span().map_or(0, |span| span.start);
+    let message = e.message().trim().to_owned();
+    let hint = unknown_name_hint(&message);
+    let error = source.error_at(offset, message);
+    match hint {
+        Some(hint) => error.with_hint(hint),
+        None => error,
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (and the same for
+/// variants), suggests the nearest expected name.
+fn unknown_name_hint(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (word, expected) = rest.split_once('`')?;
+    let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match nearest(word, names.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None if !names.is_empty() => Some(format!("valid names here: {}", names.join(", "))),
+        None => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SourceFile, SpecError> {
+        parse_file(Source { path: "routes.d/x.toml".into(), text: text.into() })
+    }
+
+    #[test]
+    fn unknown_key_is_located_and_suggests_the_nearest() {
+        let err = parse("[[route]]\nid = \"a\"\nmethd = \"GET\"\npath = \"/v1/a\"\n").unwrap_err();
+        assert_eq!((err.line, err.column), (3, 1));
+        assert!(err.message.starts_with("unknown field `methd`"), "{}", err.message);
+        assert_eq!(err.hint.as_deref(), Some("did you mean `method`?"));
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let err = parse("[[route]]\nid = \"a\n").unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn temp_and_hidden_files_are_not_specs() {
+        for name in ["a.toml.swp", "a.toml~", ".#a.toml", "4913", ".a.toml", "a.json"] {
+            assert!(!is_spec_file_name(Path::new(name)), "{name}");
+        }
+        assert!(is_spec_file_name(Path::new("routes.d/files.toml")));
+    }
+}

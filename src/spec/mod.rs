@@ -1,0 +1,223 @@
+//! Route spec files as written by users: plain serde types, nothing checked yet.
+//!
+//! Every file in `routes.d/` is one [`SpecFile`]. Unknown keys are errors
+//! (`deny_unknown_fields`) so a typo never silently changes behaviour. Values
+//! that `compile` has to point back at are wrapped in [`Spanned`] so an error
+//! can name the line and column. Turning these types into the runtime table is
+//! the job of [`crate::compile`].
+//!
+//! The full format is documented in `docs/spec-format.md`.
+
+mod load;
+
+pub use load::{SourceFile, load_dir, parse_file};
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// One file of `routes.d/`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecFile {
+    /// Upstreams this file defines, by name. Names are global across files.
+    #[serde(default)]
+    pub upstream: BTreeMap<String, Spanned<UpstreamSpec>>,
+    /// Values every `[[route]]` of this file inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: RouteDefaults,
+    /// The routes of this file, in order.
+    #[serde(default)]
+    pub route: Vec<Spanned<RouteSpec>>,
+}
+
+/// `[upstream.NAME]`: where requests go and how the relay authenticates there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSpec {
+    /// Base URL including the version prefix, OpenAI SDK style
+    /// (`https://api.openai.com/v1`). `${VAR}` and `${VAR:-default}` expand.
+    pub base_url: Spanned<String>,
+    /// How the relay authenticates to this upstream.
+    #[serde(default)]
+    pub auth: Option<Spanned<UpstreamAuthSpec>>,
+    /// Extra headers sent on every request; values expand `${VAR}`, and a
+    /// header whose value expands to an empty string is not sent.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Spanned<String>>,
+    /// Time allowed to open a connection (default `10s`).
+    #[serde(default)]
+    pub connect_timeout: Option<Spanned<String>>,
+    /// Time allowed until response headers arrive (default `600s`).
+    #[serde(default)]
+    pub timeout: Option<Spanned<String>>,
+    /// Longest silence inside a streamed response body (default `300s`).
+    #[serde(default)]
+    pub idle_timeout: Option<Spanned<String>>,
+}
+
+/// `auth = { ... }` of an upstream.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, tag = "mode", rename_all = "snake_case")]
+pub enum UpstreamAuthSpec {
+    /// Send `Authorization: Bearer <key>` with the key read from `env`.
+    Bearer {
+        /// Environment variable holding the key.
+        env: String,
+        /// What to do when the variable is unset or empty.
+        #[serde(default)]
+        when_missing: WhenKeyMissing,
+    },
+    /// Forward the client's own `Authorization` header unchanged.
+    Passthrough,
+    /// Send no credentials.
+    None,
+}
+
+/// What a `bearer` upstream does when its key is not configured.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenKeyMissing {
+    /// Forward without credentials (the upstream will answer 401 itself).
+    #[default]
+    Omit,
+    /// Answer 403 without contacting the upstream.
+    Forbid,
+}
+
+/// `[defaults]`: the route keys a file can set once for all its routes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDefaults {
+    pub upstream: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub public: Option<bool>,
+    pub tags: Option<Vec<String>>,
+    pub headers: Option<HeaderPolicySpec>,
+    pub response_headers: Option<ResponseHeaderSpec>,
+    pub body: Option<BodySpec>,
+}
+
+/// One `[[route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    /// Unique id across all files, e.g. `files.upload`.
+    pub id: Spanned<String>,
+    /// One method or several: `"GET"` or `["GET", "HEAD"]`.
+    pub method: Spanned<Methods>,
+    /// Inbound path pattern; `{name}` matches one segment.
+    pub path: Spanned<String>,
+    /// Upstream name; defaults to `[defaults].upstream`, or to the only upstream.
+    pub upstream: Option<Spanned<String>>,
+    /// Path below the upstream's `base_url`; may use `{name}` from `path`.
+    /// Defaults to `path` without its leading `/v1`.
+    pub upstream_path: Option<Spanned<String>>,
+    /// Overrides the upstream's `timeout` for this route.
+    pub timeout: Option<Spanned<String>>,
+    /// Overrides the upstream's `idle_timeout` for this route.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// `stream` (default) or `buffer`.
+    #[serde(default)]
+    pub response: Option<ResponseMode>,
+    /// A public route needs no relay key.
+    pub public: Option<bool>,
+    /// Which client headers go upstream and which are set.
+    pub headers: Option<HeaderPolicySpec>,
+    /// Response headers to drop or set.
+    pub response_headers: Option<ResponseHeaderSpec>,
+    /// Accepted content types and size limits of the request body.
+    pub body: Option<BodySpec>,
+    /// One-line summary for the generated API document.
+    pub summary: Option<String>,
+    /// Longer description for the generated API document.
+    pub description: Option<String>,
+    /// Tags for the generated API document.
+    pub tags: Option<Vec<String>>,
+}
+
+/// `method = "GET"` or `method = ["GET", "POST"]`, kept as written.
+#[derive(Debug)]
+pub struct Methods(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Methods {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Methods;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a method such as \"GET\" or a list such as [\"GET\", \"POST\"]")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Methods, E> {
+                Ok(Methods(vec![v.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Methods, A::Error> {
+                let mut methods = Vec::new();
+                while let Some(m) = seq.next_element::<String>()? {
+                    methods.push(m);
+                }
+                Ok(Methods(methods))
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
+}
+
+/// How the response body travels back to the client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    /// Bytes are relayed as they arrive (SSE, downloads, JSON alike).
+    #[default]
+    Stream,
+    /// The whole body is read first (bounded by `body.max_response`), then sent.
+    Buffer,
+}
+
+/// `headers = { ... }`: the request header policy of a route.
+///
+/// Hop-by-hop headers, `Host`, `Content-Length`, the client's `Authorization`
+/// and `X-Relay-Key` never pass, whatever this says (except `Authorization`
+/// on a `passthrough` upstream).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderPolicySpec {
+    /// If set, only these client headers pass (case-insensitive).
+    pub pass: Option<Vec<String>>,
+    /// Client headers that never pass.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// Headers set upstream, replacing the client's.
+    #[serde(default)]
+    pub set: BTreeMap<String, Spanned<String>>,
+    /// Headers set upstream only when the client did not send them.
+    #[serde(default)]
+    pub default: BTreeMap<String, Spanned<String>>,
+}
+
+/// `response_headers = { ... }`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseHeaderSpec {
+    #[serde(default)]
+    pub remove: Vec<String>,
+    #[serde(default)]
+    pub set: BTreeMap<String, Spanned<String>>,
+}
+
+/// `body = { ... }`: what request bodies a route takes.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BodySpec {
+    /// Accepted media types (`application/json`, `multipart/form-data`, `*/*`).
+    /// A request with a body of another type gets 415. Empty means any.
+    pub accept: Option<Vec<String>>,
+    /// Largest request body, e.g. `"512MiB"` (default `512MiB`).
+    pub max: Option<Spanned<String>>,
+    /// Longest pause while the client sends its body (default `60s`): 408.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// Largest response body a `buffer` route reads (default `16MiB`).
+    pub max_response: Option<Spanned<String>>,
+}

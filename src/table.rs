@@ -1,0 +1,173 @@
+//! The compiled route table: the immutable snapshot every request runs on.
+//!
+//! A [`Table`] is built by [`crate::compile`] and published behind one
+//! `ArcSwap` ([`SharedTable`]). A request loads the current table once and
+//! keeps that `Arc` until its response body has been sent, so a reload never
+//! changes the rules under a request that already started.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use arc_swap::ArcSwap;
+
+use crate::auth::ClientKeys;
+use crate::matcher::Matcher;
+pub use crate::spec::{ResponseMode, WhenKeyMissing};
+
+/// The table currently in force, swapped whole on reload.
+pub type SharedTable = Arc<ArcSwap<Table>>;
+
+/// Everything a request needs, compiled and checked.
+#[derive(Debug)]
+pub struct Table {
+    pub routes: Vec<Route>,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub matcher: Matcher,
+    pub client_keys: ClientKeys,
+    pub loaded_at: SystemTime,
+}
+
+/// Where a route or upstream was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: std::path::PathBuf,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A compiled `[upstream.NAME]`.
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    /// Base URL without a trailing slash, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    pub auth: UpstreamAuth,
+    /// Extra headers sent on every request (empty values already dropped).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub idle_timeout: Duration,
+    pub origin: Origin,
+}
+
+/// How the relay authenticates to an upstream.
+#[derive(Debug)]
+pub enum UpstreamAuth {
+    /// `Authorization: Bearer <key>`; `None` when the variable was unset.
+    Bearer {
+        env: String,
+        header: Option<HeaderValue>,
+        when_missing: WhenKeyMissing,
+    },
+    /// The client's `Authorization` header is forwarded.
+    Passthrough,
+    /// No credentials.
+    None,
+}
+
+/// A compiled `[[route]]`.
+#[derive(Debug)]
+pub struct Route {
+    pub id: String,
+    pub methods: Vec<Method>,
+    /// The inbound pattern as written, e.g. `/v1/files/{file_id}`.
+    pub path: String,
+    /// Parameter names of `path`, in order of appearance.
+    pub params: Vec<String>,
+    pub upstream: Arc<Upstream>,
+    pub upstream_path: PathTemplate,
+    pub timeout: Duration,
+    pub idle_timeout: Duration,
+    pub response_mode: ResponseMode,
+    pub public: bool,
+    pub headers: HeaderPolicy,
+    pub response_headers: ResponseHeaderPolicy,
+    pub body: BodyRules,
+    pub docs: RouteDocs,
+    pub origin: Origin,
+}
+
+/// The upstream path of a route: literal text and parameter slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathTemplate {
+    pub pieces: Vec<PathPiece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathPiece {
+    Literal(String),
+    /// Index into the route's `params`.
+    Param(usize),
+}
+
+impl PathTemplate {
+    /// Appends the path with `values` (matched segments, in `params` order).
+    pub fn render_into(&self, out: &mut String, values: &[&str]) {
+        for piece in &self.pieces {
+            match piece {
+                PathPiece::Literal(text) => out.push_str(text),
+                PathPiece::Param(i) => out.push_str(values.get(*i).copied().unwrap_or_default()),
+            }
+        }
+    }
+
+    /// The template as written, with `{name}` for parameters.
+    pub fn display(&self, params: &[String]) -> String {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                PathPiece::Literal(text) => out.push_str(text),
+                PathPiece::Param(i) => {
+                    out.push('{');
+                    out.push_str(params.get(*i).map_or("?", String::as_str));
+                    out.push('}');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Which client headers reach the upstream and what the route adds.
+#[derive(Debug, Default)]
+pub struct HeaderPolicy {
+    /// When set, only these client headers pass.
+    pub pass: Option<Vec<HeaderName>>,
+    pub remove: Vec<HeaderName>,
+    pub set: Vec<(HeaderName, HeaderValue)>,
+    pub default: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Response headers the route drops or sets.
+#[derive(Debug, Default)]
+pub struct ResponseHeaderPolicy {
+    pub remove: Vec<HeaderName>,
+    pub set: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// What request bodies a route accepts.
+#[derive(Debug)]
+pub struct BodyRules {
+    /// Accepted media types, lowercase (`type/subtype`, `type/*` or `*/*`);
+    /// empty accepts anything.
+    pub accept: Vec<String>,
+    pub max: u64,
+    pub idle_timeout: Duration,
+    pub max_response: u64,
+}
+
+/// Documentation carried into the generated API documents.
+#[derive(Debug, Default)]
+pub struct RouteDocs {
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+}
