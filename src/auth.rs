@@ -27,12 +27,7 @@ impl std::fmt::Debug for ClientKeys {
 impl ClientKeys {
     /// Keys from a comma-separated list; blanks are ignored.
     pub fn from_list(list: &str) -> Self {
-        let digests = list
-            .split(',')
-            .map(str::trim)
-            .filter(|key| !key.is_empty())
-            .map(digest)
-            .collect();
+        let digests = list.split(',').map(str::trim).filter(|key| !key.is_empty()).map(digest).collect();
         ClientKeys { digests }
     }
 
@@ -53,20 +48,14 @@ impl ClientKeys {
     pub fn matches(&self, key: &str) -> bool {
         let presented = digest(key);
         // Check every key, without stopping early.
-        self.digests
-            .iter()
-            .fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&presented))
-            .into()
+        self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&presented)).into()
     }
 }
 
 /// Candidate keys: `X-Relay-Key`, then the bearer token of `Authorization`.
 fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     let relay = headers.get(RELAY_KEY_HEADER).and_then(|v| v.to_str().ok());
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(bearer_token);
+    let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     relay.into_iter().chain(bearer)
 }
 

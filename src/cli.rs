@@ -60,7 +60,12 @@ pub fn main() -> ExitCode {
         Command::Serve { routes, listen, allow_open, workers } => serve(&routes, listen, allow_open, workers, &env),
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
-                eprintln!("ok: {} routes, {} upstreams in {}", table.routes.len(), table.upstreams.len(), routes.display());
+                eprintln!(
+                    "ok: {} routes, {} upstreams in {}",
+                    table.routes.len(),
+                    table.upstreams.len(),
+                    routes.display()
+                );
                 ExitCode::SUCCESS
             }
             None => ExitCode::FAILURE,
@@ -147,9 +152,8 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
             return ExitCode::FAILURE;
         }
     };
-    let result = actix_web::rt::System::new().block_on(async move {
-        server::run(listener, shared, &server::Options { workers })?.await
-    });
+    let result = actix_web::rt::System::new()
+        .block_on(async move { server::run(listener, shared, &server::Options { workers })?.await });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

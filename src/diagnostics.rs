@@ -22,13 +22,7 @@ pub struct SpecError {
 impl SpecError {
     /// An error about a whole file (unreadable, not UTF-8, ...).
     pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
-        SpecError {
-            file: file.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: message.into(),
-            hint: None,
-        }
+        SpecError { file: file.to_path_buf(), line: 0, column: 0, message: message.into(), hint: None }
     }
 
     /// Adds a hint, replacing any earlier one.
@@ -76,13 +70,7 @@ impl Source {
     /// An error located at a byte offset of this file.
     pub fn error_at(&self, offset: usize, message: impl Into<String>) -> SpecError {
         let (line, column) = self.line_col(offset);
-        SpecError {
-            file: self.path.clone(),
-            line,
-            column,
-            message: message.into(),
-            hint: None,
-        }
+        SpecError { file: self.path.clone(), line, column, message: message.into(), hint: None }
     }
 }
 

@@ -40,9 +40,7 @@ impl Env {
                 out.push('$');
                 rest = tail;
             } else if let Some(inner) = after.strip_prefix('{') {
-                let end = inner
-                    .find('}')
-                    .ok_or_else(|| format!("unclosed `${{` in {text:?}"))?;
+                let end = inner.find('}').ok_or_else(|| format!("unclosed `${{` in {text:?}"))?;
                 out.push_str(&self.expand_one(&inner[..end])?);
                 rest = &inner[end + 1..];
             } else {
@@ -65,9 +63,9 @@ impl Env {
         match (self.get(name), default) {
             (Some(value), _) => Ok(value.to_owned()),
             (None, Some(default)) => Ok(default.to_owned()),
-            (None, None) => Err(format!(
-                "environment variable {name} is not set (write `${{{name}:-default}}` to give a default)"
-            )),
+            (None, None) => {
+                Err(format!("environment variable {name} is not set (write `${{{name}:-default}}` to give a default)"))
+            }
         }
     }
 }

@@ -23,11 +23,13 @@ pub struct RelayError {
     pub param: Option<String>,
     /// Whether the same request could succeed if sent again.
     pub retryable: bool,
+    /// For 405: the methods the path allows (sent as `Allow`).
+    pub allow: Option<String>,
 }
 
 impl RelayError {
     fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        RelayError { status, kind, code, message: message.into(), param: None, retryable: false }
+        RelayError { status, kind, code, message: message.into(), param: None, retryable: false, allow: None }
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -53,16 +55,20 @@ impl RelayError {
     }
 
     pub fn not_found(method: &str, path: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "invalid_request_error", "unknown_route", format!("No route for {method} {path}."))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "unknown_route",
+            format!("No route for {method} {path}."),
+        )
     }
 
     pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
-        Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "invalid_request_error",
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}; allowed: {allowed}."),
-        )
+        let message = format!("{method} is not allowed on {path}; allowed: {allowed}.");
+        RelayError {
+            allow: Some(allowed.to_owned()),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", "method_not_allowed", message)
+        }
     }
 
     pub fn request_timeout(message: impl Into<String>) -> Self {
@@ -98,11 +104,17 @@ impl RelayError {
     }
 
     pub fn bad_gateway(message: impl Into<String>) -> Self {
-        RelayError { retryable: true, ..Self::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_unreachable", message) }
+        RelayError {
+            retryable: true,
+            ..Self::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_unreachable", message)
+        }
     }
 
     pub fn gateway_timeout(message: impl Into<String>) -> Self {
-        RelayError { retryable: true, ..Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "upstream_timeout", message) }
+        RelayError {
+            retryable: true,
+            ..Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "upstream_timeout", message)
+        }
     }
 
     /// The JSON body in the OpenAI error shape.
@@ -119,6 +131,9 @@ impl RelayError {
     pub fn response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            response.insert_header((header::ALLOW, allow));
+        }
         response.body(self.body().to_string())
     }
 }

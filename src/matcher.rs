@@ -29,9 +29,14 @@ impl std::fmt::Debug for Matcher {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup<'p> {
     /// A route index and its parameter values in order of appearance.
-    Found { route: usize, params: Vec<&'p str> },
+    Found {
+        route: usize,
+        params: Vec<&'p str>,
+    },
     /// The path is known, but not for this method.
-    MethodNotAllowed { allowed: Vec<Method> },
+    MethodNotAllowed {
+        allowed: Vec<Method>,
+    },
     NotFound,
 }
 
@@ -47,7 +52,13 @@ pub enum InsertError {
 impl Matcher {
     /// Adds `route` for `method` on a pattern whose parameters are already
     /// positional (see [`positional_pattern`]).
-    pub fn insert(&mut self, shape: &str, method: Method, route: usize, shapes: &mut ShapeIndex) -> Result<(), InsertError> {
+    pub fn insert(
+        &mut self,
+        shape: &str,
+        method: Method,
+        route: usize,
+        shapes: &mut ShapeIndex,
+    ) -> Result<(), InsertError> {
         let entry = match shapes.0.get(shape) {
             Some(&entry) => entry,
             None => {
@@ -73,13 +84,10 @@ impl Matcher {
         };
         let methods = &self.entries[*found.value];
         match methods.iter().find(|(m, _)| m == method) {
-            Some((_, route)) => Lookup::Found {
-                route: *route,
-                params: found.params.iter().map(|(_, value)| value).collect(),
-            },
-            None => Lookup::MethodNotAllowed {
-                allowed: methods.iter().map(|(m, _)| m.clone()).collect(),
-            },
+            Some((_, route)) => {
+                Lookup::Found { route: *route, params: found.params.iter().map(|(_, value)| value).collect() }
+            }
+            None => Lookup::MethodNotAllowed { allowed: methods.iter().map(|(m, _)| m.clone()).collect() },
         }
     }
 }
@@ -160,19 +168,13 @@ mod tests {
         let mut m = Matcher::default();
         let mut shapes = ShapeIndex::default();
         m.insert("/v1/a/{p0}", Method::GET, 0, &mut shapes).unwrap();
-        assert_eq!(
-            m.insert("/v1/a/{p0}", Method::GET, 1, &mut shapes),
-            Err(InsertError::Duplicate { existing: 0 })
-        );
+        assert_eq!(m.insert("/v1/a/{p0}", Method::GET, 1, &mut shapes), Err(InsertError::Duplicate { existing: 0 }));
     }
 
     #[test]
     fn positional_names_hide_param_names() {
-        let segments = [
-            Segment::Literal("v1".into()),
-            Segment::Param("file_id".into()),
-            Segment::CatchAll("rest".into()),
-        ];
+        let segments =
+            [Segment::Literal("v1".into()), Segment::Param("file_id".into()), Segment::CatchAll("rest".into())];
         assert_eq!(positional_pattern(&segments), "/v1/{p0}/{*p1}");
     }
 }

@@ -13,7 +13,9 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use arc_swap::ArcSwap;
 
 use crate::auth::ClientKeys;
-use crate::matcher::Matcher;
+use crate::error::RelayError;
+use crate::executor::path::check_path;
+use crate::matcher::{Lookup, Matcher};
 pub use crate::spec::{ResponseMode, WhenKeyMissing};
 
 /// The table currently in force, swapped whole on reload.
@@ -27,6 +29,42 @@ pub struct Table {
     pub matcher: Matcher,
     pub client_keys: ClientKeys,
     pub loaded_at: SystemTime,
+}
+
+/// A request matched to a route, with the upstream URL it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Index into [`Table::routes`].
+    pub route: usize,
+    /// `base_url` + upstream path + `?` + the client's query, byte for byte.
+    pub url: String,
+}
+
+impl Table {
+    /// Checks the path, matches the route and builds the upstream URL: what
+    /// the executor does before anything is sent, and what `explain` shows.
+    /// Errors are 400 (unsafe path), 404 and 405.
+    pub fn resolve(&self, method: &Method, path: &str, query: Option<&str>) -> Result<Resolved, RelayError> {
+        let path = check_path(path)?;
+        let (route, params) = match self.matcher.lookup(method, path) {
+            Lookup::Found { route, params } => (route, params),
+            Lookup::MethodNotAllowed { allowed } => {
+                let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+                return Err(RelayError::method_not_allowed(method.as_str(), path, &list.join(", ")));
+            }
+            Lookup::NotFound => return Err(RelayError::not_found(method.as_str(), path)),
+        };
+        let target = &self.routes[route];
+        let base = &target.upstream.base_url;
+        let mut url = String::with_capacity(base.len() + path.len() + query.map_or(0, |q| q.len() + 1));
+        url.push_str(base);
+        target.upstream_path.render_into(&mut url, &params);
+        if let Some(query) = query {
+            url.push('?');
+            url.push_str(query);
+        }
+        Ok(Resolved { route, url })
+    }
 }
 
 /// Where a route or upstream was written.
@@ -62,11 +100,7 @@ pub struct Upstream {
 #[derive(Debug)]
 pub enum UpstreamAuth {
     /// `Authorization: Bearer <key>`; `None` when the variable was unset.
-    Bearer {
-        env: String,
-        header: Option<HeaderValue>,
-        when_missing: WhenKeyMissing,
-    },
+    Bearer { env: String, header: Option<HeaderValue>, when_missing: WhenKeyMissing },
     /// The client's `Authorization` header is forwarded.
     Passthrough,
     /// No credentials.

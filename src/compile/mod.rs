@@ -97,8 +97,10 @@ fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>)
     let mut seen: HashMap<&str, &Origin> = HashMap::new();
     for route in routes {
         if let Some(first) = seen.insert(&route.id, &route.origin) {
-            errors.push(located(&route.origin, format!("route id `{}` is used twice", route.id))
-                .with_hint(format!("the first use is at {first}; ids must be unique across all files")));
+            errors.push(
+                located(&route.origin, format!("route id `{}` is used twice", route.id))
+                    .with_hint(format!("the first use is at {first}; ids must be unique across all files")),
+            );
         }
     }
 }
@@ -118,16 +120,22 @@ fn build_matcher(
                 Err(InsertError::Duplicate { existing }) => {
                     let other = &routes[existing];
                     errors.push(
-                        located(&route.origin, format!(
-                            "route `{}` matches {method} {} like route `{}`",
-                            route.id, route.path, other.id
-                        ))
-                        .with_hint(format!("`{}` is at {}; remove one or change its method or path", other.id, other.origin)),
+                        located(
+                            &route.origin,
+                            format!("route `{}` matches {method} {} like route `{}`", route.id, route.path, other.id),
+                        )
+                        .with_hint(format!(
+                            "`{}` is at {}; remove one or change its method or path",
+                            other.id, other.origin
+                        )),
                     );
                 }
                 Err(InsertError::Conflict(reason)) => errors.push(
-                    located(&route.origin, format!("path {} of route `{}` conflicts with another route: {reason}", route.path, route.id))
-                        .with_hint("a `{*rest}` segment cannot share a position with another parameter"),
+                    located(
+                        &route.origin,
+                        format!("path {} of route `{}` conflicts with another route: {reason}", route.path, route.id),
+                    )
+                    .with_hint("a `{*rest}` segment cannot share a position with another parameter"),
                 ),
             }
         }

@@ -32,7 +32,10 @@ pub fn parse_pattern(text: &str) -> Result<Vec<Segment>, (String, &'static str)>
                 None => (inner, false),
             };
             if !is_param_name(name) {
-                return Err((format!("`{raw}` is not a valid parameter"), "parameter names are letters, digits and `_`"));
+                return Err((
+                    format!("`{raw}` is not a valid parameter"),
+                    "parameter names are letters, digits and `_`",
+                ));
             }
             if names.contains(&name) {
                 return Err((format!("parameter `{name}` appears twice"), "give each parameter its own name"));
@@ -59,10 +62,7 @@ fn check_literal(raw: &str) -> Result<(), (String, &'static str)> {
         return Err((format!("`{raw}` segments are not allowed"), "write the path without dot segments"));
     }
     if raw.contains(['{', '}']) {
-        return Err((
-            format!("`{raw}`: a parameter must be a whole segment"),
-            "write `{name}` between two `/`",
-        ));
+        return Err((format!("`{raw}`: a parameter must be a whole segment"), "write `{name}` between two `/`"));
     }
     if raw.contains(['%', '\\', ' ']) {
         return Err((format!("`{raw}` holds a character paths cannot match on"), "write the path unencoded"));
@@ -101,10 +101,16 @@ pub fn parse_template(text: &str, params: &[String]) -> Result<PathTemplate, (St
             pieces.push(PathPiece::Literal(rest[..open].into()));
         }
         let after = &rest[open + 1..];
-        let close = after.find('}').ok_or_else(|| ("unclosed `{` in `upstream_path`".to_owned(), "close it with `}`".to_owned()))?;
+        let close = after
+            .find('}')
+            .ok_or_else(|| ("unclosed `{` in `upstream_path`".to_owned(), "close it with `}`".to_owned()))?;
         let name = &after[..close];
         let index = params.iter().position(|p| p == name).ok_or_else(|| {
-            let known = if params.is_empty() { "the path has no parameters".to_owned() } else { format!("the path's parameters are: {}", params.join(", ")) };
+            let known = if params.is_empty() {
+                "the path has no parameters".to_owned()
+            } else {
+                format!("the path's parameters are: {}", params.join(", "))
+            };
             (format!("`upstream_path` uses `{{{name}}}`, which `path` does not define"), known)
         })?;
         pieces.push(PathPiece::Param(index));
@@ -130,7 +136,17 @@ mod tests {
         assert_eq!(parse_pattern("/v1/responses:stream").unwrap().len(), 2);
         assert_eq!(parse_pattern("/").unwrap(), vec![]);
         assert!(parse_pattern("/v1/{*rest}").is_ok());
-        for bad in ["v1/x", "/v1//x", "/v1/x/", "/v1/../x", "/v1/{a}/{a}", "/v1/{*a}/x", "/v1/x{a}", "/v1/x?beta=true", "/v1/%2e"] {
+        for bad in [
+            "v1/x",
+            "/v1//x",
+            "/v1/x/",
+            "/v1/../x",
+            "/v1/{a}/{a}",
+            "/v1/{*a}/x",
+            "/v1/x{a}",
+            "/v1/x?beta=true",
+            "/v1/%2e",
+        ] {
             assert!(parse_pattern(bad).is_err(), "{bad}");
         }
     }

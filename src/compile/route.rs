@@ -42,12 +42,12 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let (defaults, at) = (cx.defaults, spec.span().start);
     let spec = spec.get_ref();
     let before = errors.len();
-    
 
     let id = super::keep(errors, route_id(src, &spec.id));
     let methods = super::keep(errors, methods(src, &spec.method));
     let pattern = path::parse_pattern(spec.path.get_ref());
-    let segments = super::keep(errors, pattern.map_err(|(msg, hint)| src.error_at(spec.path.span().start, msg).with_hint(hint)));
+    let segments =
+        super::keep(errors, pattern.map_err(|(msg, hint)| src.error_at(spec.path.span().start, msg).with_hint(hint)));
     let params: Vec<String> = segments.iter().flatten().filter_map(param_name).collect();
     let upstream = super::keep(errors, upstream(src, spec, defaults, cx.upstreams, at));
     let (template, template_at) = match &spec.upstream_path {
@@ -55,7 +55,11 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         None => (path::default_upstream_path(spec.path.get_ref()), spec.path.span().start),
     };
     let upstream_path = match segments {
-        Some(_) => super::keep(errors, path::parse_template(template, &params).map_err(|(msg, hint)| src.error_at(template_at, msg).with_hint(hint))),
+        Some(_) => super::keep(
+            errors,
+            path::parse_template(template, &params)
+                .map_err(|(msg, hint)| src.error_at(template_at, msg).with_hint(hint)),
+        ),
         None => None,
     };
     let timeout = spec.timeout.as_ref().or(defaults.timeout.as_ref());
@@ -115,7 +119,8 @@ fn route_id(src: &Source, id: &Spanned<String>) -> Result<String, SpecError> {
     if valid {
         Ok(text.clone())
     } else {
-        Err(src.error_at(id.span().start, format!("route id {text:?} is not valid"))
+        Err(src
+            .error_at(id.span().start, format!("route id {text:?} is not valid"))
             .with_hint("use letters, digits, `_`, `-` and `.`, e.g. \"files.upload\""))
     }
 }
@@ -188,7 +193,8 @@ fn header_settings(
     for (name, value) in map {
         let header = values::header_name(src, value.span().start, name)?;
         if MANAGED_HEADERS.contains(&header) {
-            return Err(src.error_at(value.span().start, format!("`{name}` is managed by the relay and cannot be set"))
+            return Err(src
+                .error_at(value.span().start, format!("`{name}` is managed by the relay and cannot be set"))
                 .with_hint("the relay sets Host, Content-Length and the connection headers itself"));
         }
         if let Some(value) = values::header_value(src, env, name, value)? {
@@ -198,7 +204,12 @@ fn header_settings(
     Ok(out)
 }
 
-fn header_policy(src: &Source, env: &Env, spec: Option<&HeaderPolicySpec>, at: usize) -> Result<HeaderPolicy, SpecError> {
+fn header_policy(
+    src: &Source,
+    env: &Env,
+    spec: Option<&HeaderPolicySpec>,
+    at: usize,
+) -> Result<HeaderPolicy, SpecError> {
     let Some(spec) = spec else { return Ok(HeaderPolicy::default()) };
     Ok(HeaderPolicy {
         pass: spec.pass.as_deref().map(|names| header_names(src, at, names)).transpose()?,
@@ -215,7 +226,10 @@ fn response_header_policy(
     at: usize,
 ) -> Result<ResponseHeaderPolicy, SpecError> {
     let Some(spec) = spec else { return Ok(ResponseHeaderPolicy::default()) };
-    Ok(ResponseHeaderPolicy { remove: header_names(src, at, &spec.remove)?, set: header_settings(src, env, &spec.set)? })
+    Ok(ResponseHeaderPolicy {
+        remove: header_names(src, at, &spec.remove)?,
+        set: header_settings(src, env, &spec.set)?,
+    })
 }
 
 fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRules, SpecError> {
@@ -226,7 +240,8 @@ fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRu
         let media = media.trim().to_ascii_lowercase();
         let valid = media.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/'));
         if !valid {
-            return Err(src.error_at(at, format!("`body.accept` entry {media:?} is not a media type"))
+            return Err(src
+                .error_at(at, format!("`body.accept` entry {media:?} is not a media type"))
                 .with_hint("write types such as \"application/json\", \"multipart/form-data\" or \"audio/*\""));
         }
         accept.push(media);
@@ -235,6 +250,9 @@ fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRu
         accept,
         max: spec.max.as_ref().map_or(Ok(DEFAULT_MAX_BODY), |v| values::size(src, v, "body.max"))?,
         idle_timeout: values::duration_or(src, spec.idle_timeout.as_ref(), "body.idle_timeout", DEFAULT_BODY_IDLE)?,
-        max_response: spec.max_response.as_ref().map_or(Ok(DEFAULT_MAX_RESPONSE), |v| values::size(src, v, "body.max_response"))?,
+        max_response: spec
+            .max_response
+            .as_ref()
+            .map_or(Ok(DEFAULT_MAX_RESPONSE), |v| values::size(src, v, "body.max_response"))?,
     })
 }

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::HeaderValue;
 use actix_web::http::Uri;
+use actix_web::http::header::HeaderValue;
 use toml::Spanned;
 
 use super::values;
@@ -29,7 +29,11 @@ pub fn compile_upstream(
     let before = errors.len();
 
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        errors.push(source.error_at(at, format!("`{name}` is not a valid upstream name")).with_hint("use letters, digits, `_` and `-`"));
+        errors.push(
+            source
+                .error_at(at, format!("`{name}` is not a valid upstream name"))
+                .with_hint("use letters, digits, `_` and `-`"),
+        );
     }
     let base_url = super::keep(errors, base_url(source, env, &spec.base_url));
     let auth = super::keep(errors, auth(source, env, spec.auth.as_ref()));
@@ -41,9 +45,15 @@ pub fn compile_upstream(
             headers.push((name, value));
         }
     }
-    let connect_timeout = super::keep(errors, values::duration_or(source, spec.connect_timeout.as_ref(), "connect_timeout", DEFAULT_CONNECT_TIMEOUT));
+    let connect_timeout = super::keep(
+        errors,
+        values::duration_or(source, spec.connect_timeout.as_ref(), "connect_timeout", DEFAULT_CONNECT_TIMEOUT),
+    );
     let timeout = super::keep(errors, values::duration_or(source, spec.timeout.as_ref(), "timeout", DEFAULT_TIMEOUT));
-    let idle_timeout = super::keep(errors, values::duration_or(source, spec.idle_timeout.as_ref(), "idle_timeout", DEFAULT_IDLE_TIMEOUT));
+    let idle_timeout = super::keep(
+        errors,
+        values::duration_or(source, spec.idle_timeout.as_ref(), "idle_timeout", DEFAULT_IDLE_TIMEOUT),
+    );
     if errors.len() > before {
         return None;
     }
@@ -69,10 +79,14 @@ fn base_url(source: &Source, env: &Env, value: &Spanned<String>) -> Result<Strin
         .map_err(|e| source.error_at(at, format!("`base_url` {expanded:?} is not a URL: {e}")).with_hint(hint))?;
     let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
     if !scheme_ok || uri.host().is_none() {
-        return Err(source.error_at(at, format!("`base_url` {expanded:?} must be an absolute http or https URL")).with_hint(hint));
+        return Err(source
+            .error_at(at, format!("`base_url` {expanded:?} must be an absolute http or https URL"))
+            .with_hint(hint));
     }
     if uri.query().is_some() || expanded.contains('#') {
-        return Err(source.error_at(at, format!("`base_url` {expanded:?} cannot hold a query or fragment")).with_hint(hint));
+        return Err(source
+            .error_at(at, format!("`base_url` {expanded:?} cannot hold a query or fragment"))
+            .with_hint(hint));
     }
     Ok(expanded.trim_end_matches('/').to_owned())
 }
@@ -85,7 +99,8 @@ fn auth(source: &Source, env: &Env, spec: Option<&Spanned<UpstreamAuthSpec>>) ->
         UpstreamAuthSpec::Bearer { env: var, when_missing } => {
             let header = match env.get(var) {
                 Some(key) => Some(bearer_header(key).ok_or_else(|| {
-                    source.error_at(spec.span().start, format!("the key in {var} cannot be sent as a header"))
+                    source
+                        .error_at(spec.span().start, format!("the key in {var} cannot be sent as a header"))
                         .with_hint("check the variable for line breaks or stray characters")
                 })?),
                 None => None,

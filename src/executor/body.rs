@@ -41,7 +41,8 @@ pub enum BodyShape {
 
 /// Reads the body framing from the headers; checks size and media type.
 pub fn inspect(headers: &HeaderMap, rules: &BodyRules) -> Result<BodyShape, RelayError> {
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let length =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let chunked = headers.contains_key(header::TRANSFER_ENCODING);
     let shape = match length {
         Some(0) if !chunked => BodyShape::None,
@@ -87,7 +88,9 @@ pub fn verdict_error(verdict: BodyVerdict, rules: &BodyRules) -> RelayError {
             "The client sent no body data for {}.",
             humantime::format_duration(rules.idle_timeout)
         )),
-        BodyVerdict::ClientFailed => RelayError::bad_request("body_incomplete", "The request body could not be read completely."),
+        BodyVerdict::ClientFailed => {
+            RelayError::bad_request("body_incomplete", "The request body could not be read completely.")
+        }
     }
 }
 
@@ -191,7 +194,10 @@ mod tests {
     #[tokio::test]
     async fn stops_when_the_limit_is_crossed() {
         let verdict = VerdictCell::default();
-        let chunks = futures_util::stream::iter(vec![Ok::<_, ()>(Bytes::from_static(b"123456")), Ok(Bytes::from_static(b"789012"))]);
+        let chunks = futures_util::stream::iter(vec![
+            Ok::<_, ()>(Bytes::from_static(b"123456")),
+            Ok(Bytes::from_static(b"789012")),
+        ]);
         let mut body = GuardedBody::new(chunks, &rules(&[], 10), verdict.clone());
         assert!(body.next().await.unwrap().is_ok());
         assert!(body.next().await.unwrap().is_err());
@@ -202,7 +208,8 @@ mod tests {
     #[tokio::test]
     async fn stops_when_the_client_goes_quiet() {
         let verdict = VerdictCell::default();
-        let mut body = GuardedBody::new(futures_util::stream::pending::<Result<Bytes, ()>>(), &rules(&[], 10), verdict.clone());
+        let mut body =
+            GuardedBody::new(futures_util::stream::pending::<Result<Bytes, ()>>(), &rules(&[], 10), verdict.clone());
         assert!(body.next().await.unwrap().is_err());
         assert_eq!(verdict.get(), Some(BodyVerdict::Idle));
     }

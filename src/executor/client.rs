@@ -56,10 +56,5 @@ fn build(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
         .conn_keep_alive(Duration::from_secs(30))
         .conn_lifetime(Duration::from_secs(300))
         .max_http_version(awc::http::Version::HTTP_11);
-    Client::builder()
-        .connector(connector)
-        .disable_redirects()
-        .no_default_headers()
-        .disable_timeout()
-        .finish()
+    Client::builder().connector(connector).disable_redirects().no_default_headers().disable_timeout().finish()
 }

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use actix_web::HttpMessage;
 use actix_web::body::SizedStream;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_web::HttpMessage;
 use awc::error::{ConnectError, SendRequestError};
 
 use super::body::{self, BodyShape, GuardedBody, VerdictCell};
@@ -55,7 +55,8 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         }
     };
     let body = upstream.take_payload();
-    let response = response::relay_response(out.table.clone(), out.route_index, upstream.status(), upstream.headers(), body);
+    let response =
+        response::relay_response(out.table.clone(), out.route_index, upstream.status(), upstream.headers(), body);
     Ok(response.await)
 }
 
@@ -68,7 +69,9 @@ fn send_error(error: &SendRequestError, upstream: &str, timeout: std::time::Dura
         SendRequestError::Connect(ConnectError::Timeout) => {
             RelayError::gateway_timeout(format!("Connecting to upstream `{upstream}` timed out."))
         }
-        SendRequestError::Connect(e) => RelayError::bad_gateway(format!("Cannot connect to upstream `{upstream}`: {e}.")),
+        SendRequestError::Connect(e) => {
+            RelayError::bad_gateway(format!("Cannot connect to upstream `{upstream}`: {e}."))
+        }
         other => RelayError::bad_gateway(format!("Upstream `{upstream}` failed: {other}.")),
     }
 }

@@ -16,8 +16,15 @@ use crate::table::{Route, UpstreamAuth};
 
 /// Headers that describe one connection, never the message (RFC 9110 7.6.1).
 const HOP_BY_HOP: [&str; 9] = [
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "transfer-encoding", "upgrade",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
 ];
 
 /// The header carrying the relay's request id.
@@ -41,7 +48,13 @@ pub fn connection_listed(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// Builds the upstream request headers into `out`.
-pub fn upstream_headers(client: &HeaderMap, route: &Route, peer: Option<IpAddr>, request_id: &str, out: &mut HeaderMap) {
+pub fn upstream_headers(
+    client: &HeaderMap,
+    route: &Route,
+    peer: Option<IpAddr>,
+    request_id: &str,
+    out: &mut HeaderMap,
+) {
     let listed = connection_listed(client);
     let passthrough = matches!(route.upstream.auth, UpstreamAuth::Passthrough);
     let policy = &route.headers;
@@ -88,7 +101,10 @@ pub fn upstream_headers(client: &HeaderMap, route: &Route, peer: Option<IpAddr>,
 pub fn client_headers(upstream: &HeaderMap, route: &Route, out: &mut HeaderMap) {
     let listed = connection_listed(upstream);
     for (name, value) in upstream {
-        if *name == header::CONTENT_LENGTH || is_hop_by_hop(name, &listed) || route.response_headers.remove.contains(name) {
+        if *name == header::CONTENT_LENGTH
+            || is_hop_by_hop(name, &listed)
+            || route.response_headers.remove.contains(name)
+        {
             continue;
         }
         out.append(name.clone(), value.clone());

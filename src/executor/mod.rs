@@ -2,9 +2,11 @@
 //!
 //! A request passes these stages, in order:
 //!
-//! 1. [`path`]: the raw path is checked (dot segments, encoded slashes).
+//! 1. Health answers (`/`, `/health`, `/v1/health`) are served at once.
 //! 2. Limits: the request head may total at most [`MAX_REQUEST_HEAD`] bytes.
-//! 3. Match: the table's radix tree finds the route (404, 405).
+//! 3. Resolve ([`Table::resolve`]): the raw path is checked ([`path`]: dot
+//!    segments, encoded slashes; 400), the route matched (404, 405) and the
+//!    upstream URL built.
 //! 4. Authenticate: relay keys for non-public routes (401); an upstream whose
 //!    key is required but missing refuses (403).
 //! 5. [`body`]: framing, media type (415) and size (413) are checked; the
@@ -22,12 +24,11 @@ pub mod response;
 
 use std::sync::Arc;
 
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::RelayError;
-use crate::matcher::Lookup;
 use crate::table::{SharedTable, Table, UpstreamAuth, WhenKeyMissing};
 
 pub use client::Clients;
@@ -68,25 +69,12 @@ async fn serve(
     clients: &Clients,
     request_id: &str,
 ) -> Result<HttpResponse, RelayError> {
-    let path = path::check_path(req.path())?;
-    check_head_size(req.headers())?;
-    if let Some(response) = builtin(req.method(), path, &table) {
+    if let Some(response) = builtin(req.method(), req.path(), &table) {
         return Ok(response);
     }
-    let (route_index, params) = match table.matcher.lookup(req.method(), path) {
-        Lookup::Found { route, params } => (route, params),
-        Lookup::MethodNotAllowed { allowed } => {
-            let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-            let error = RelayError::method_not_allowed(req.method().as_str(), path, &list.join(", "));
-            let mut response = error.response();
-            if let Ok(value) = HeaderValue::from_str(&list.join(", ")) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            return Ok(response);
-        }
-        Lookup::NotFound => return Err(RelayError::not_found(req.method().as_str(), path)),
-    };
-    let route = &table.routes[route_index];
+    check_head_size(req.headers())?;
+    let resolved = table.resolve(req.method(), req.path(), req.uri().query())?;
+    let route = &table.routes[resolved.route];
     if !route.public && !table.client_keys.admits(req.headers()) {
         return Err(RelayError::unauthorized());
     }
@@ -97,14 +85,12 @@ async fn serve(
         ));
     }
     let shape = body::inspect(req.headers(), &route.body)?;
-    let mut url = String::with_capacity(route.upstream.base_url.len() + path.len() + 64);
-    url.push_str(&route.upstream.base_url);
-    route.upstream_path.render_into(&mut url, &params);
-    if let Some(query) = req.uri().query() {
-        url.push('?');
-        url.push_str(query);
-    }
-    forward::forward(forward::Outbound { req, payload, table: table.clone(), route_index, url, shape, request_id }, clients).await
+    let (route_index, url) = (resolved.route, resolved.url);
+    forward::forward(
+        forward::Outbound { req, payload, table: table.clone(), route_index, url, shape, request_id },
+        clients,
+    )
+    .await
 }
 
 /// Health answers, served before any route.
@@ -127,7 +113,8 @@ fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {
 /// The client's `x-request-id` if it is sane, otherwise a new one.
 fn request_id(headers: &HeaderMap) -> String {
     let valid = |v: &&str| {
-        (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        (1..=128).contains(&v.len())
+            && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
     };
     match headers.get(headers::REQUEST_ID).and_then(|v| v.to_str().ok()).filter(valid) {
         Some(id) => id.to_owned(),

@@ -50,10 +50,8 @@ where
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    let length = upstream_headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length =
+        upstream_headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     let idle = route.idle_timeout;
     let guarded = IdleGuard::new(body, idle, is_sse, table);
     match length {
@@ -77,10 +75,14 @@ where
         match tokio::time::timeout(idle, body.next()).await {
             Err(_) => return Err(RelayError::gateway_timeout("The upstream stopped sending its response.")),
             Ok(None) => return Ok(collected.freeze()),
-            Ok(Some(Err(e))) => return Err(RelayError::bad_gateway(format!("Reading the upstream response failed: {e}"))),
+            Ok(Some(Err(e))) => {
+                return Err(RelayError::bad_gateway(format!("Reading the upstream response failed: {e}")));
+            }
             Ok(Some(Ok(chunk))) => {
                 if (collected.len() + chunk.len()) as u64 > max {
-                    return Err(RelayError::bad_gateway(format!("The upstream response exceeds this route's limit of {max} bytes.")));
+                    return Err(RelayError::bad_gateway(format!(
+                        "The upstream response exceeds this route's limit of {max} bytes."
+                    )));
                 }
                 collected.extend_from_slice(&chunk);
             }
@@ -135,7 +137,9 @@ where
                 self.timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(chunk)))
             }
-            Poll::Ready(Some(Err(e))) => self.fail(RelayError::bad_gateway(format!("The upstream connection failed mid-response: {e}"))),
+            Poll::Ready(Some(Err(e))) => {
+                self.fail(RelayError::bad_gateway(format!("The upstream connection failed mid-response: {e}")))
+            }
             Poll::Ready(None) => {
                 self.done = true;
                 Poll::Ready(None)
@@ -143,7 +147,9 @@ where
             Poll::Pending => match self.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     let idle = humantime::format_duration(self.idle);
-                    self.fail(RelayError::gateway_timeout(format!("The upstream sent nothing for {idle}; the stream was closed.")))
+                    self.fail(RelayError::gateway_timeout(format!(
+                        "The upstream sent nothing for {idle}; the stream was closed."
+                    )))
                 }
                 Poll::Pending => Poll::Pending,
             },

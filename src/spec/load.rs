@@ -79,9 +79,7 @@ fn toml_error(source: &Source, e: &toml::de::Error) -> SpecError {
 /// For serde's "unknown field `x`, expected one of `a`, `b`" (and the same for
 /// variants), suggests the nearest expected name.
 fn unknown_name_hint(message: &str) -> Option<String> {
-    let rest = message
-        .strip_prefix("unknown field `")
-        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, expected) = rest.split_once('`')?;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     match nearest(word, names.iter().copied()) {
