@@ -9,7 +9,7 @@ mod route;
 mod upstream;
 mod values;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -32,6 +32,7 @@ pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
         Ok(_) => Err(errors),
         Err(more) => {
             errors.extend(more);
+            errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             Err(errors)
         }
     }
@@ -40,12 +41,18 @@ pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
 /// Compiles parsed files (in order) into a table, or every error found.
 pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>> {
     let mut errors = Vec::new();
-    let upstreams = compile_upstreams(files, env, &mut errors);
+    let (upstreams, broken) = compile_upstreams(files, env, &mut errors);
 
     let mut routes = Vec::new();
     let mut segments = Vec::new();
     for file in files {
-        let cx = route::Context { source: &file.source, env, defaults: &file.spec.defaults, upstreams: &upstreams };
+        let cx = route::Context {
+            source: &file.source,
+            env,
+            defaults: &file.spec.defaults,
+            upstreams: &upstreams,
+            broken_upstreams: &broken,
+        };
         for spec in &file.spec.route {
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
                 routes.push(compiled.route);
@@ -70,8 +77,15 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     })
 }
 
-fn compile_upstreams(files: &[SourceFile], env: &Env, errors: &mut Vec<SpecError>) -> HashMap<String, Arc<Upstream>> {
+/// Compiled upstreams by name, and the names of those that failed (their
+/// errors are reported once, not again for every route that uses them).
+fn compile_upstreams(
+    files: &[SourceFile],
+    env: &Env,
+    errors: &mut Vec<SpecError>,
+) -> (HashMap<String, Arc<Upstream>>, HashSet<String>) {
     let mut upstreams: HashMap<String, Arc<Upstream>> = HashMap::new();
+    let mut broken = HashSet::new();
     let mut origins: HashMap<&str, Origin> = HashMap::new();
     for file in files {
         for (name, spec) in &file.spec.upstream {
@@ -85,12 +99,13 @@ fn compile_upstreams(files: &[SourceFile], env: &Env, errors: &mut Vec<SpecError
                 continue;
             }
             origins.insert(name, Origin { file: file.source.path.clone(), line, column });
-            if let Some(upstream) = upstream::compile_upstream(name, spec, &file.source, env, errors) {
-                upstreams.insert(name.clone(), Arc::new(upstream));
+            match upstream::compile_upstream(name, spec, &file.source, env, errors) {
+                Some(upstream) => drop(upstreams.insert(name.clone(), Arc::new(upstream))),
+                None => drop(broken.insert(name.clone())),
             }
         }
     }
-    upstreams
+    (upstreams, broken)
 }
 
 fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>) {

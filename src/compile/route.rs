@@ -1,6 +1,6 @@
 //! Compiling one `[[route]]` with its file's `[defaults]`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::http::Method;
@@ -28,6 +28,8 @@ pub struct Context<'a> {
     pub env: &'a Env,
     pub defaults: &'a RouteDefaults,
     pub upstreams: &'a HashMap<String, Arc<Upstream>>,
+    /// Upstreams that failed to compile; routes using them fail silently.
+    pub broken_upstreams: &'a HashSet<String>,
 }
 
 /// A compiled route and its pattern's segments (for the matcher).
@@ -49,7 +51,11 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let segments =
         super::keep(errors, pattern.map_err(|(msg, hint)| src.error_at(spec.path.span().start, msg).with_hint(hint)));
     let params: Vec<String> = segments.iter().flatten().filter_map(param_name).collect();
-    let upstream = super::keep(errors, upstream(src, spec, defaults, cx.upstreams, at));
+    let upstream = match upstream(src, spec, defaults, cx, at) {
+        Ok(upstream) => Some(upstream),
+        Err(Some(error)) => super::keep(errors, Err(error)),
+        Err(None) => None,
+    };
     let (template, template_at) = match &spec.upstream_path {
         Some(p) => (p.get_ref().as_str(), p.span().start),
         None => (path::default_upstream_path(spec.path.get_ref()), spec.path.span().start),
@@ -78,7 +84,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
     let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
 
-    if errors.len() > before {
+    if errors.len() > before || upstream.is_none() {
         return None;
     }
     let (line, column) = src.line_col(at);
@@ -151,32 +157,39 @@ fn methods(src: &Source, spec: &Spanned<crate::spec::Methods>) -> Result<Vec<Met
     Ok(methods)
 }
 
+/// The route's upstream. `Err(None)`: it names an upstream that failed to
+/// compile, whose errors are already reported.
 fn upstream(
     src: &Source,
     spec: &RouteSpec,
     defaults: &RouteDefaults,
-    upstreams: &HashMap<String, Arc<Upstream>>,
+    cx: &Context<'_>,
     at: usize,
-) -> Result<Arc<Upstream>, SpecError> {
-    let mut defined: Vec<&str> = upstreams.keys().map(String::as_str).collect();
+) -> Result<Arc<Upstream>, Option<SpecError>> {
+    let upstreams = cx.upstreams;
+    let mut defined: Vec<&str> = upstreams.keys().chain(cx.broken_upstreams).map(String::as_str).collect();
     defined.sort_unstable();
     let Some(name) = spec.upstream.as_ref().or(defaults.upstream.as_ref()) else {
         return match upstreams.values().next() {
-            Some(only) if upstreams.len() == 1 => Ok(only.clone()),
-            _ => Err(src.error_at(at, "the route names no upstream").with_hint(if defined.is_empty() {
+            Some(only) if defined.len() == 1 => Ok(only.clone()),
+            _ if defined.len() == 1 => Err(None),
+            _ => Err(Some(src.error_at(at, "the route names no upstream").with_hint(if defined.is_empty() {
                 "define one with an [upstream.NAME] table".to_owned()
             } else {
                 format!("set `upstream` (here or in [defaults]) to one of: {}", defined.join(", "))
-            })),
+            }))),
         };
     };
+    if cx.broken_upstreams.contains(name.get_ref()) {
+        return Err(None);
+    }
     upstreams.get(name.get_ref()).cloned().ok_or_else(|| {
         let hint = match nearest(name.get_ref(), defined.iter().copied()) {
             Some(best) => format!("did you mean \"{best}\"? defined upstreams: {}", defined.join(", ")),
             None if defined.is_empty() => "no upstream is defined; add an [upstream.NAME] table".to_owned(),
             None => format!("defined upstreams: {}", defined.join(", ")),
         };
-        src.error_at(name.span().start, format!("unknown upstream {:?}", name.get_ref())).with_hint(hint)
+        Some(src.error_at(name.span().start, format!("unknown upstream {:?}", name.get_ref())).with_hint(hint))
     })
 }
 

@@ -1,0 +1,83 @@
+//! The `relay` binary's offline commands, run as a user would run them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn relay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RELAY_ROUTES")
+        .env("OPENAI_API_KEY", "sk-test")
+        .output()
+        .expect("the relay binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn check_accepts_the_shipped_routes() {
+    let out = relay(&["check"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert!(text(&out.stderr).starts_with("ok: "), "{}", text(&out.stderr));
+}
+
+#[test]
+fn check_prints_every_error_and_exits_1() {
+    let out = relay(&["check", "--routes", "tests/fixtures/spec_errors/many_files"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("01-broken.toml:4:14: error:"), "{stderr}");
+    assert!(stderr.contains("02-ok.toml:8:11: error:"), "{stderr}");
+    assert!(stderr.contains("03-also-broken.toml:5:12: error:"), "{stderr}");
+    assert!(stderr.trim_end().ends_with("3 errors found"), "{stderr}");
+}
+
+#[test]
+fn check_reports_a_missing_directory() {
+    let out = relay(&["check", "--routes", "tests/fixtures/no-such-dir"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot read the routes directory"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn routes_json_lists_every_route_with_its_target() {
+    let out = relay(&["routes", "--json"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let routes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let routes = routes.as_array().expect("an array");
+    assert!(routes.len() >= 14);
+    let upload = routes.iter().find(|r| r["id"] == "files.upload").expect("files.upload is listed");
+    assert_eq!(upload["methods"], serde_json::json!(["POST"]));
+    assert_eq!(upload["path"], "/v1/files");
+    assert_eq!(upload["upstream"], "openai");
+    assert_eq!(upload["upstream_path"], "/files");
+    for route in routes {
+        for key in ["id", "methods", "path", "upstream", "upstream_path"] {
+            assert!(!route[key].is_null(), "{key} missing in {route}");
+        }
+    }
+}
+
+#[test]
+fn routes_prints_one_line_per_route() {
+    let out = relay(&["routes"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("files.content ")).expect("files.content line");
+    assert!(line.contains("GET") && line.contains("/v1/files/{file_id}/content") && line.ends_with("/files/{file_id}/content"));
+}
+
+#[test]
+fn serve_refuses_an_open_address_without_keys() {
+    let out = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .env_remove("RELAY_KEYS")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("refusing to listen on 0.0.0.0:0 without relay keys"), "{}", text(&out.stderr));
+}

@@ -1,0 +1,60 @@
+//! Golden tests of spec error messages: each folder of
+//! `tests/fixtures/spec_errors/` is a routes directory that must fail to
+//! compile with exactly the errors in its `expected.txt`.
+//!
+//! Run with `RELAY_BLESS=1` to rewrite the expected files after a deliberate
+//! change, then read the diff.
+
+use std::path::Path;
+
+use relay::compile::load_table;
+use relay::env::Env;
+
+fn check_case(name: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/fixtures/spec_errors").join(name);
+    let env = Env::from_pairs([("OPENAI_API_KEY", "sk-test")]);
+    let errors = match load_table(&dir, &env) {
+        Ok(_) => panic!("{name}: the routes compiled, but they should fail"),
+        Err(errors) => errors,
+    };
+    let prefix = format!("{}/", root.display());
+    let actual: String = errors.iter().map(|e| format!("{e}\n")).collect::<String>().replace(&prefix, "");
+    let expected_path = dir.join("expected.txt");
+    if std::env::var_os("RELAY_BLESS").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(actual, expected, "{name}: errors differ from {} (RELAY_BLESS=1 rewrites it)", expected_path.display());
+}
+
+#[test]
+fn unknown_key_suggests_the_nearest() {
+    check_case("unknown_key");
+}
+
+#[test]
+fn unknown_upstream_lists_the_defined_ones() {
+    check_case("unknown_upstream");
+}
+
+#[test]
+fn duplicate_route_names_both_places() {
+    check_case("duplicate_route");
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    check_case("bad_values");
+}
+
+#[test]
+fn errors_of_all_files_are_reported_together() {
+    check_case("many_files");
+}
+
+#[test]
+fn duplicate_upstream_names_the_first() {
+    check_case("duplicate_upstream");
+}
