@@ -1,19 +1,17 @@
 //! The `relay` command line: `serve`, `check` and `routes`.
 
+use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
-use clap::{Parser, Subcommand};
 
 use crate::compile::{RELAY_KEYS_VAR, load_table};
 use crate::diagnostics::SpecError;
 use crate::env::Env;
-use crate::server;
+use crate::reload::Reloader;
 use crate::table::{Table, UpstreamAuth};
+use crate::{server, watcher};
 
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
@@ -42,6 +40,21 @@ pub enum Command {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
         routes: PathBuf,
     },
+    /// Dry-run one request: the matching route and the exact upstream request.
+    Explain {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
+        routes: PathBuf,
+        /// HTTP method, e.g. POST.
+        method: String,
+        /// Path with optional query, e.g. '/v1/files?purpose=batch'.
+        path: String,
+        /// A client header, 'Name: value' (repeatable).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+        /// A file holding the request body.
+        #[arg(long)]
+        body: Option<PathBuf>,
+    },
     /// List the routes: id, methods, path, upstream, upstream path.
     Routes {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
@@ -57,7 +70,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers } => serve(&routes, listen, allow_open, workers, &env),
+        Command::Serve { routes, listen, allow_open, workers } => serve(&routes, listen, allow_open, workers),
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
                 eprintln!(
@@ -68,6 +81,10 @@ pub fn main() -> ExitCode {
                 );
                 ExitCode::SUCCESS
             }
+            None => ExitCode::FAILURE,
+        },
+        Command::Explain { routes, method, path, headers, body } => match load(&routes, &env) {
+            Some(table) => explain(&table, &method, path, &headers, body.as_deref()),
             None => ExitCode::FAILURE,
         },
         Command::Routes { routes, json } => match load(&routes, &env) {
@@ -94,6 +111,34 @@ fn print_errors(errors: &[SpecError]) {
         let _ = writeln!(stderr, "{error}");
     }
     let _ = writeln!(stderr, "{} error{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
+}
+
+fn explain(table: &Table, method: &str, target: String, headers: &[String], body: Option<&Path>) -> ExitCode {
+    let Ok(method) = actix_web::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
+        eprintln!("error: {method:?} is not an HTTP method");
+        return ExitCode::FAILURE;
+    };
+    let mut request = crate::explain::Request { method, target, ..Default::default() };
+    for line in headers {
+        if let Err(e) = request.add_header(line) {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if let Some(path) = body {
+        match std::fs::read(path) {
+            Ok(bytes) => request.body = Some(bytes),
+            Err(e) => {
+                eprintln!("error: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let (report, matched) = crate::explain::explain(table, &request);
+    if std::io::stdout().lock().write_all(report.as_bytes()).is_err() || !matched {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 fn print_routes(table: &Table, json: bool) -> ExitCode {
@@ -126,11 +171,16 @@ fn print_routes(table: &Table, json: bool) -> ExitCode {
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>, env: &Env) -> ExitCode {
+fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>) -> ExitCode {
     init_tracing();
-    let Some(table) = load(routes, env) else {
-        return ExitCode::FAILURE;
+    let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
+        Ok(reloader) => reloader,
+        Err(errors) => {
+            print_errors(&errors);
+            return ExitCode::FAILURE;
+        }
     };
+    let table = reloader.table().load_full();
     if !table.client_keys.is_enabled() && !listen.ip().is_loopback() && !allow_open {
         eprintln!(
             "error: refusing to listen on {listen} without relay keys: anyone could spend your API key.\n  \
@@ -144,7 +194,7 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
         }
     }
     tracing::info!(routes = table.routes.len(), %listen, dir = %routes.display(), "relay starting");
-    let shared = Arc::new(ArcSwap::from_pointee(table));
+    drop(table);
     let listener = match TcpListener::bind(listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -152,14 +202,47 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
             return ExitCode::FAILURE;
         }
     };
-    let result = actix_web::rt::System::new()
-        .block_on(async move { server::run(listener, shared, &server::Options { workers })?.await });
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "relay listening on http://{addr}");
+    }
+    let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
+    let result = actix_web::rt::System::new().block_on(async move {
+        let options = server::Options { workers, reloader: Some(reloader.clone()) };
+        let server = server::run(listener, reloader.table(), &options)?;
+        let (signal, mut signals) = tokio::sync::mpsc::channel(1);
+        let _watcher = watcher::watch(&watched, signal.clone())
+            .map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched)))
+            .ok();
+        actix_web::rt::spawn(forward_sighup(signal));
+        actix_web::rt::spawn(async move {
+            while signals.recv().await.is_some() {
+                reloader.reload();
+            }
+        });
+        server.await
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn routes_display(dirs: &[PathBuf]) -> String {
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// SIGHUP asks for the same reload as a file change.
+async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        tracing::warn!("SIGHUP cannot be handled here; reloads follow file changes only");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        tracing::info!("SIGHUP received: reloading routes");
+        let _ = signal.try_send(());
     }
 }
 

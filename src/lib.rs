@@ -14,10 +14,12 @@
 //! - [`diagnostics`]: located spec errors with hints.
 //! - [`env`]: the environment snapshot and `${VAR}` expansion.
 //! - [`table`]: the compiled snapshot; [`matcher`] its radix-tree lookup.
+//! - [`reload`]: rebuilds and swaps the table; [`watcher`] tells it when.
 //! - [`auth`]: relay keys for clients.
 //! - [`executor`]: the stages of one request, in order.
 //! - [`error`]: errors the relay itself answers, in the OpenAI shape.
 //! - [`server`]: the HTTP server; `server::run` takes a bound listener.
+//! - [`explain`]: the dry run behind `relay explain`.
 //! - [`cli`]: the `relay` command line.
 
 pub mod auth;
@@ -27,7 +29,10 @@ pub mod diagnostics;
 pub mod env;
 pub mod error;
 pub mod executor;
+pub mod explain;
 pub mod matcher;
+pub mod reload;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod watcher;

@@ -5,12 +5,14 @@
 //! [`run`] takes a bound listener, so tests can bind port 0.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::executor::{self, Clients, Worker};
+use crate::reload::Reloader;
 use crate::table::SharedTable;
 
 /// Server settings that are not part of the route table.
@@ -18,14 +20,17 @@ use crate::table::SharedTable;
 pub struct Options {
     /// Worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
+    /// The reloader behind the table, for `GET /relay/status`.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 /// Starts serving `table` on `listener`. The returned server must be awaited
 /// (or spawned) to run; its handle stops it.
 pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std::io::Result<Server> {
     let tls = executor::client::tls_config().map_err(std::io::Error::other)?;
+    let reloader = options.reloader.clone();
     let mut server = HttpServer::new(move || {
-        let worker = Worker { table: table.clone(), clients: Clients::new(tls.clone()) };
+        let worker = Worker { table: table.clone(), clients: Clients::new(tls.clone()), reloader: reloader.clone() };
         App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
     })
     // A client that closes its side must cancel the upstream request at once.

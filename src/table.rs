@@ -24,6 +24,8 @@ pub type SharedTable = Arc<ArcSwap<Table>>;
 /// Everything a request needs, compiled and checked.
 #[derive(Debug)]
 pub struct Table {
+    /// Counts the tables published by this process (1 at startup).
+    pub version: u64,
     pub routes: Vec<Route>,
     pub upstreams: Vec<Arc<Upstream>>,
     pub matcher: Matcher,

@@ -2,7 +2,7 @@
 //!
 //! A request passes these stages, in order:
 //!
-//! 1. Health answers (`/`, `/health`, `/v1/health`) are served at once.
+//! 1. The relay's own answers (health, `/relay/status`) are served at once.
 //! 2. Limits: the request head may total at most [`MAX_REQUEST_HEAD`] bytes.
 //! 3. Resolve ([`Table::resolve`]): the raw path is checked ([`path`]: dot
 //!    segments, encoded slashes; 400), the route matched (404, 405) and the
@@ -29,6 +29,7 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::RelayError;
+use crate::reload::Reloader;
 use crate::table::{SharedTable, Table, UpstreamAuth, WhenKeyMissing};
 
 pub use client::Clients;
@@ -40,13 +41,15 @@ pub const MAX_REQUEST_HEAD: usize = 64 * 1024;
 pub struct Worker {
     pub table: SharedTable,
     pub clients: Clients,
+    /// Present when the table is reloadable; serves `/relay/status`.
+    pub reloader: Option<Arc<Reloader>>,
 }
 
 /// The one handler behind every path.
 pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<Worker>) -> HttpResponse {
     let table = worker.table.load_full();
     let request_id = request_id(req.headers());
-    let mut response = match serve(&req, payload, table, &worker.clients, &request_id).await {
+    let mut response = match serve(&req, payload, table, &worker, &request_id).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
@@ -66,10 +69,10 @@ async fn serve(
     req: &HttpRequest,
     payload: web::Payload,
     table: Arc<Table>,
-    clients: &Clients,
+    worker: &Worker,
     request_id: &str,
 ) -> Result<HttpResponse, RelayError> {
-    if let Some(response) = builtin(req.method(), req.path(), &table) {
+    if let Some(response) = builtin(req, &table, worker.reloader.as_deref())? {
         return Ok(response);
     }
     check_head_size(req.headers())?;
@@ -88,18 +91,32 @@ async fn serve(
     let (route_index, url) = (resolved.route, resolved.url);
     forward::forward(
         forward::Outbound { req, payload, table: table.clone(), route_index, url, shape, request_id },
-        clients,
+        &worker.clients,
     )
     .await
 }
 
-/// Health answers, served before any route.
-fn builtin(method: &Method, path: &str, table: &Table) -> Option<HttpResponse> {
-    if *method != Method::GET || !matches!(path, "/" | "/health" | "/v1/health") {
-        return None;
+/// Answers the relay serves itself, before any route: health (public) and
+/// `/relay/status` (public on loopback, otherwise it needs a relay key).
+fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Result<Option<HttpResponse>, RelayError> {
+    if *req.method() != Method::GET {
+        return Ok(None);
     }
-    let body = serde_json::json!({"status": "ok", "routes": table.routes.len()});
-    Some(HttpResponse::Ok().content_type("application/json").body(body.to_string()))
+    let body = match req.path() {
+        "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
+        "/relay/status" => {
+            let loopback = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
+            if !loopback && !(table.client_keys.is_enabled() && table.client_keys.admits(req.headers())) {
+                return Err(RelayError::unauthorized());
+            }
+            match reloader {
+                Some(reloader) => reloader.state().to_json(table.routes.len()),
+                None => serde_json::json!({"version": table.version, "routes": table.routes.len(), "reload": "off"}),
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(HttpResponse::Ok().content_type("application/json").body(body.to_string())))
 }
 
 fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {

@@ -10,7 +10,7 @@
 
 mod load;
 
-pub use load::{SourceFile, load_dir, parse_file};
+pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,279 @@
+//! Reloading the route table: startup, SIGHUP and file changes all end in
+//! [`Reloader::reload`].
+//!
+//! A reload reads every spec file, compiles a complete new table on the side
+//! and publishes it with one `ArcSwap` store; requests in flight keep the
+//! table they started with. A file that fails to parse or compile keeps its
+//! last good version while the other files' changes apply, provided that
+//! combination compiles; otherwise the previous table stays whole. Every
+//! outcome is kept for `GET /relay/status` and logged as one line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+
+mod attempt;
+mod status;
+
+use attempt::Attempt;
+
+use crate::compile::compile;
+use crate::diagnostics::{Source, SpecError};
+use crate::env::Env;
+use crate::spec::{SourceFile, parse_file, spec_paths};
+use crate::table::{SharedTable, Table};
+
+/// Where the environment comes from at each reload.
+pub type EnvSource = Box<dyn Fn() -> Env + Send + Sync>;
+
+/// Owns the shared table and everything needed to rebuild it.
+pub struct Reloader {
+    dir: PathBuf,
+    env: EnvSource,
+    table: SharedTable,
+    state: Mutex<State>,
+}
+
+/// What `/relay/status` shows.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    pub version: u64,
+    pub loaded_at: Option<SystemTime>,
+    pub files: BTreeMap<PathBuf, FileState>,
+    pub last: Option<Outcome>,
+}
+
+/// One spec file as the reloader knows it.
+#[derive(Debug, Clone, Default)]
+pub struct FileState {
+    /// The text last seen on disk (`None` once deleted).
+    pub seen: Option<String>,
+    /// The text in force in the current table.
+    pub good: Option<String>,
+    /// Why the text on disk is not in force, and since when.
+    pub error: Option<(Vec<SpecError>, SystemTime)>,
+}
+
+/// The result of one reload.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub version: u64,
+    pub applied: bool,
+    pub files_changed: Vec<PathBuf>,
+    pub routes_added: Vec<String>,
+    pub routes_removed: Vec<String>,
+    pub routes_changed: Vec<String>,
+    pub errors: Vec<SpecError>,
+    pub duration: std::time::Duration,
+}
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloader").field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+impl Reloader {
+    /// Loads the directory strictly: any error refuses the start.
+    pub fn start(dir: &Path, env: EnvSource) -> Result<Arc<Self>, Vec<SpecError>> {
+        let (texts, mut errors) = read_texts(dir);
+        let files: Vec<SourceFile> =
+            texts.iter().filter_map(|(path, text)| parse(path, text).map_err(|e| errors.push(e)).ok()).collect();
+        let compiled = compile(&files, &env());
+        if !errors.is_empty() || compiled.is_err() {
+            errors.extend(compiled.err().unwrap_or_default());
+            errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+            return Err(errors);
+        }
+        let mut table = compiled.map_err(|_| Vec::new())?;
+        table.version = 1;
+        let loaded_at = table.loaded_at;
+        let files = texts
+            .into_iter()
+            .map(|(path, text)| (path, FileState { seen: Some(text.clone()), good: Some(text), error: None }))
+            .collect();
+        let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None };
+        Ok(Arc::new(Reloader {
+            dir: dir.to_path_buf(),
+            env,
+            table: Arc::new(ArcSwap::from_pointee(table)),
+            state: Mutex::new(state),
+        }))
+    }
+
+    /// The table requests are served from.
+    pub fn table(&self) -> SharedTable {
+        self.table.clone()
+    }
+
+    /// A copy of the reload state, for status pages.
+    pub fn state(&self) -> State {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Re-reads the directory and publishes a new table if anything changed.
+    /// Returns `None` when no file changed.
+    pub fn reload(&self) -> Option<Outcome> {
+        let started = Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (texts, read_errors) = read_texts(&self.dir);
+        let changed = changed_files(&state, &texts);
+        if changed.is_empty() && read_errors.is_empty() {
+            return None;
+        }
+        let env = (self.env)();
+        let attempt = Attempt::new(&state, &texts, &changed);
+        let (table, used_new, mut errors) = attempt.run(&env);
+        // Nothing new went in (only broken edits): the current table stays.
+        let table = table.filter(|_| !used_new.is_empty());
+        errors.extend(read_errors);
+        let old = self.table.load_full();
+        let now = SystemTime::now();
+        let applied = table.is_some();
+        let (mut added, mut removed, mut routes_changed) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(mut table) = table {
+            state.version += 1;
+            table.version = state.version;
+            (added, removed, routes_changed) = route_diff(&old, &table);
+            state.loaded_at = Some(table.loaded_at);
+            self.table.store(Arc::new(table));
+        }
+        record_files(&mut state, &texts, &changed, &used_new, &errors, applied, now);
+        let outcome = Outcome {
+            version: state.version,
+            applied,
+            files_changed: changed.into_iter().collect(),
+            routes_added: added,
+            routes_removed: removed,
+            routes_changed,
+            errors,
+            duration: started.elapsed(),
+        };
+        log_outcome(&outcome);
+        state.last = Some(outcome.clone());
+        Some(outcome)
+    }
+}
+
+/// Spec files and their texts; unreadable files are errors.
+fn read_texts(dir: &Path) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
+    let mut errors = Vec::new();
+    let paths = spec_paths(dir).map_err(|e| errors.push(e)).unwrap_or_default();
+    let mut texts = BTreeMap::new();
+    for path in paths {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => drop(texts.insert(path, text)),
+            Err(e) => errors.push(SpecError::whole_file(&path, format!("cannot read: {e}"))),
+        }
+    }
+    (texts, errors)
+}
+
+fn parse(path: &Path, text: &str) -> Result<SourceFile, SpecError> {
+    parse_file(Source { path: path.to_path_buf(), text: text.to_owned() })
+}
+
+/// Files whose text differs from what was last seen, or that appeared or went.
+fn changed_files(state: &State, texts: &BTreeMap<PathBuf, String>) -> BTreeSet<PathBuf> {
+    let mut changed: BTreeSet<PathBuf> = texts
+        .iter()
+        .filter(|(path, text)| state.files.get(*path).and_then(|f| f.seen.as_ref()) != Some(*text))
+        .map(|(path, _)| path.clone())
+        .collect();
+    for (path, file) in &state.files {
+        if file.seen.is_some() && !texts.contains_key(path) {
+            changed.insert(path.clone());
+        }
+    }
+    changed
+}
+
+fn record_files(
+    state: &mut State,
+    texts: &BTreeMap<PathBuf, String>,
+    changed: &BTreeSet<PathBuf>,
+    used_new: &BTreeSet<PathBuf>,
+    errors: &[SpecError],
+    applied: bool,
+    now: SystemTime,
+) {
+    for path in changed {
+        let file = state.files.entry(path.clone()).or_default();
+        file.seen = texts.get(path).cloned();
+        let own_errors: Vec<SpecError> = errors.iter().filter(|e| &e.file == path).cloned().collect();
+        if applied && used_new.contains(path) {
+            file.good = file.seen.clone();
+            file.error = None;
+        } else if !own_errors.is_empty() {
+            let since = file.error.as_ref().map_or(now, |(_, since)| *since);
+            file.error = Some((own_errors, since));
+        } else if !applied {
+            let since = file.error.as_ref().map_or(now, |(_, since)| *since);
+            file.error = Some((errors.to_vec(), since));
+        }
+    }
+    state.files.retain(|_, f| f.seen.is_some() || f.good.is_some());
+    if applied {
+        // Files deleted and not needed any more are forgotten.
+        state.files.retain(|path, f| f.seen.is_some() || used_new.contains(path) || f.error.is_some());
+    }
+}
+
+/// Route ids added, removed and changed between two tables.
+fn route_diff(old: &Table, new: &Table) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let fingerprint = |t: &Table| -> BTreeMap<String, String> {
+        t.routes
+            .iter()
+            .map(|r| {
+                let print = format!(
+                    "{:?} {} {} {} {:?} {:?}",
+                    r.methods,
+                    r.path,
+                    r.upstream.name,
+                    r.upstream_path.display(&r.params),
+                    r.headers,
+                    r.body
+                );
+                (r.id.clone(), print)
+            })
+            .collect()
+    };
+    let (old, new) = (fingerprint(old), fingerprint(new));
+    let added = new.keys().filter(|id| !old.contains_key(*id)).cloned().collect();
+    let removed = old.keys().filter(|id| !new.contains_key(*id)).cloned().collect();
+    let changed =
+        new.iter().filter(|(id, print)| old.get(*id).is_some_and(|p| p != *print)).map(|(id, _)| id.clone()).collect();
+    (added, removed, changed)
+}
+
+fn log_outcome(outcome: &Outcome) {
+    let files: Vec<String> = outcome.files_changed.iter().map(|p| p.display().to_string()).collect();
+    let duration_ms = outcome.duration.as_secs_f64() * 1000.0;
+    if outcome.applied && outcome.errors.is_empty() {
+        tracing::info!(
+            version = outcome.version,
+            files = ?files,
+            added = ?outcome.routes_added,
+            removed = ?outcome.routes_removed,
+            changed = ?outcome.routes_changed,
+            duration_ms,
+            "Routes reloaded."
+        );
+    } else {
+        let errors: Vec<String> = outcome.errors.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            version = outcome.version,
+            applied = outcome.applied,
+            files = ?files,
+            added = ?outcome.routes_added,
+            removed = ?outcome.routes_removed,
+            changed = ?outcome.routes_changed,
+            duration_ms,
+            errors = ?errors,
+            "Routes reloaded with errors; broken files keep their last good version."
+        );
+    }
+}
