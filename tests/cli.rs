@@ -67,7 +67,11 @@ fn routes_prints_one_line_per_route() {
     assert!(out.status.success());
     let stdout = text(&out.stdout);
     let line = stdout.lines().find(|l| l.starts_with("files.content ")).expect("files.content line");
-    assert!(line.contains("GET") && line.contains("/v1/files/{file_id}/content") && line.ends_with("/files/{file_id}/content"));
+    assert!(
+        line.contains("GET")
+            && line.contains("/v1/files/{file_id}/content")
+            && line.ends_with("/files/{file_id}/content")
+    );
 }
 
 #[test]

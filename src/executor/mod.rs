@@ -106,7 +106,8 @@ fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Res
         "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
         "/relay/status" => {
             let loopback = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
-            if !loopback && !(table.client_keys.is_enabled() && table.client_keys.admits(req.headers())) {
+            let keyed = table.client_keys.is_enabled() && table.client_keys.admits(req.headers());
+            if !(loopback || keyed) {
                 return Err(RelayError::unauthorized());
             }
             match reloader {
