@@ -1,5 +1,7 @@
 //! The `relay` binary's offline commands, run as a user would run them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -5,6 +5,8 @@
 //! Run with `RELAY_BLESS=1` to rewrite the expected files after a deliberate
 //! change, then read the diff.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
 use std::path::Path;
 
 use relay::compile::load_table;
