@@ -34,6 +34,9 @@ pub enum Command {
         /// Worker threads (default: one per core).
         #[arg(long, env = "RELAY_WORKERS")]
         workers: Option<usize>,
+        /// Do not watch the routes directory; reload on SIGHUP only.
+        #[arg(long)]
+        no_watch: bool,
     },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
@@ -70,7 +73,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers } => serve(&routes, listen, allow_open, workers),
+        Command::Serve { routes, listen, allow_open, workers, no_watch } => {
+            serve(&routes, listen, allow_open, workers, !no_watch)
+        }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
                 eprintln!(
@@ -171,7 +176,7 @@ fn print_routes(table: &Table, json: bool) -> ExitCode {
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>) -> ExitCode {
+fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>, watch: bool) -> ExitCode {
     init_tracing();
     let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
         Ok(reloader) => reloader,
@@ -210,9 +215,9 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
         let options = server::Options { workers, reloader: Some(reloader.clone()) };
         let server = server::run(listener, reloader.table(), &options)?;
         let (signal, mut signals) = tokio::sync::mpsc::channel(1);
-        let _watcher = watcher::watch(&watched, signal.clone())
-            .map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched)))
-            .ok();
+        let _watcher = watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
+            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
+        });
         actix_web::rt::spawn(forward_sighup(signal));
         actix_web::rt::spawn(async move {
             while signals.recv().await.is_some() {

@@ -14,8 +14,21 @@ use std::time::Duration;
 
 use awc::{Client, Connector};
 
+/// Makes ring the process-wide rustls provider, unless one is installed.
+///
+/// awc's `Connector::new()` builds a default TLS config with the process
+/// provider before ours replaces it; when more than one provider is compiled
+/// in (another dependency may enable aws-lc-rs), rustls cannot choose one and
+/// panics. Call this before building any awc client; it is idempotent.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 /// TLS settings shared by all workers.
 pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    install_crypto_provider();
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
