@@ -1,0 +1,81 @@
+//! Golden tests of `relay explain`: the dry run a route author reads.
+//! `RELAY_BLESS=1` rewrites the expected files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
+use std::path::Path;
+use std::process::Command;
+
+fn check(name: &str, args: &[&str], expect_success: bool) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixture = root.join("tests/fixtures/explain");
+    let out = Command::new(env!("CARGO_BIN_EXE_relay"))
+        .arg("explain")
+        .args(["--routes", "routes"])
+        .args(args)
+        .current_dir(&fixture)
+        .env("EXPLAIN_KEY", "sk-must-not-appear")
+        .env_remove("EXPLAIN_ADMIN_KEY")
+        .env_remove("RELAY_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.success(), expect_success, "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    let actual = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !actual.contains("sk-must-not-appear") && !actual.contains("client-secret"),
+        "{name} leaks a key:\n{actual}"
+    );
+    let expected_path = fixture.join(format!("{name}.txt"));
+    if std::env::var_os("RELAY_BLESS").is_some() {
+        std::fs::write(&expected_path, &actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(actual, expected, "{name}: output differs from {} (RELAY_BLESS=1 rewrites it)", expected_path.display());
+}
+
+#[test]
+fn a_json_post_shows_the_policy_applied_and_no_secret() {
+    let args = [
+        "POST",
+        "/v1/threads?trace=1",
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "authorization: Bearer client-secret",
+        "-H",
+        "cookie: session=client-secret",
+        "-H",
+        "connection: x-hop",
+        "-H",
+        "x-hop: 1",
+        "--body",
+        "body.json",
+    ];
+    check("json_post", &args, true);
+}
+
+#[test]
+fn a_client_beta_header_wins_over_the_default() {
+    check("beta_header", &["POST", "/v1/threads", "-H", "OpenAI-Beta: assistants=v1"], true);
+}
+
+#[test]
+fn a_wrong_content_type_is_shown_as_rejected() {
+    check("wrong_type", &["POST", "/v1/threads", "-H", "content-type: text/plain", "--body", "body.json"], true);
+}
+
+#[test]
+fn a_missing_admin_key_is_shown_as_403() {
+    check("admin_forbidden", &["GET", "/v1/organization/users"], true);
+}
+
+#[test]
+fn no_route_lists_the_nearest_candidates() {
+    check("no_route", &["GET", "/v1/file/abc/content"], false);
+}
+
+#[test]
+fn a_wrong_method_names_the_allowed_ones() {
+    check("wrong_method", &["DELETE", "/v1/threads"], false);
+}
