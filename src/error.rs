@@ -103,6 +103,11 @@ impl RelayError {
         )
     }
 
+    /// A fault of the relay or its configuration, not of the client.
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", code, message)
+    }
+
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         RelayError {
             retryable: true,

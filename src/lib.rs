@@ -15,6 +15,7 @@
 //! - [`env`]: the environment snapshot and `${VAR}` expansion.
 //! - [`table`]: the compiled snapshot; [`matcher`] its radix-tree lookup.
 //! - [`reload`]: rebuilds and swaps the table; [`watcher`] tells it when.
+//! - [`transforms`]: request transforms, one file each, in a fixed order.
 //! - [`auth`]: relay keys for clients.
 //! - [`executor`]: the stages of one request, in order.
 //! - [`error`]: errors the relay itself answers, in the OpenAI shape.
@@ -35,4 +36,5 @@ pub mod reload;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod transforms;
 pub mod watcher;

@@ -17,6 +17,7 @@ use crate::error::RelayError;
 use crate::executor::path::check_path;
 use crate::matcher::{Lookup, Matcher};
 pub use crate::spec::{ResponseMode, WhenKeyMissing};
+use crate::transforms::Pipeline;
 
 /// The table currently in force, swapped whole on reload.
 pub type SharedTable = Arc<ArcSwap<Table>>;
@@ -35,18 +36,20 @@ pub struct Table {
 
 /// A request matched to a route, with the upstream URL it goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolved {
+pub struct Resolved<'p> {
     /// Index into [`Table::routes`].
     pub route: usize,
     /// `base_url` + upstream path + `?` + the client's query, byte for byte.
     pub url: String,
+    /// The path parameters' raw values, in the route's `params` order.
+    pub params: Vec<&'p str>,
 }
 
 impl Table {
     /// Checks the path, matches the route and builds the upstream URL: what
     /// the executor does before anything is sent, and what `explain` shows.
     /// Errors are 400 (unsafe path), 404 and 405.
-    pub fn resolve(&self, method: &Method, path: &str, query: Option<&str>) -> Result<Resolved, RelayError> {
+    pub fn resolve<'p>(&self, method: &Method, path: &'p str, query: Option<&str>) -> Result<Resolved<'p>, RelayError> {
         let path = check_path(path)?;
         let (route, params) = match self.matcher.lookup(method, path) {
             Lookup::Found { route, params } => (route, params),
@@ -65,7 +68,7 @@ impl Table {
             url.push('?');
             url.push_str(query);
         }
-        Ok(Resolved { route, url })
+        Ok(Resolved { route, url, params })
     }
 }
 
@@ -127,6 +130,7 @@ pub struct Route {
     pub headers: HeaderPolicy,
     pub response_headers: ResponseHeaderPolicy,
     pub body: BodyRules,
+    pub transforms: Pipeline,
     pub docs: RouteDocs,
     pub origin: Origin,
 }

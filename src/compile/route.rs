@@ -12,7 +12,10 @@ use crate::diagnostics::{Source, SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
 use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
+use std::path::Path;
+
 use crate::table::{BodyRules, HeaderPolicy, Origin, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
+use crate::transforms::{Pipeline, Transform, TransformSpec};
 
 const DEFAULT_MAX_BODY: u64 = 512 * 1024 * 1024;
 const DEFAULT_BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
@@ -83,6 +86,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let response_headers = spec.response_headers.as_ref().or(defaults.response_headers.as_ref());
     let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
     let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
+    let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -102,6 +106,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         headers: headers?,
         response_headers: response_headers?,
         body: body?,
+        transforms: transforms?,
         docs: RouteDocs {
             summary: spec.summary.clone(),
             description: spec.description.clone(),
@@ -110,6 +115,20 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         origin: Origin { file: src.path.clone(), line, column },
     };
     Some(Compiled { route, segments: segments? })
+}
+
+/// Compiles `[[route.transforms]]`; schemas come from the `schemas/` folder
+/// beside the routes directory.
+fn transforms(src: &Source, specs: &[Spanned<TransformSpec>], at: usize) -> Result<Pipeline, SpecError> {
+    let routes_dir = src.path.parent().unwrap_or(Path::new("."));
+    let schemas_dir = routes_dir.with_file_name("schemas");
+    let mut compiled = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let transform = Transform::compile(spec.get_ref(), &schemas_dir)
+            .map_err(|e| src.error_at(spec.span().start, format!("invalid transform: {e}")))?;
+        compiled.push(transform);
+    }
+    Pipeline::new(compiled).map_err(|e| src.error_at(at, e))
 }
 
 fn param_name(segment: &Segment) -> Option<String> {

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use actix_web::HttpMessage;
 use actix_web::body::SizedStream;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use awc::error::{ConnectError, SendRequestError};
 
 use super::body::{self, BodyShape, GuardedBody, VerdictCell};
+use super::transform::{self, Transformed};
 use super::{Clients, headers, response};
 use crate::error::RelayError;
 use crate::table::Table;
@@ -21,6 +23,7 @@ pub struct Outbound<'a> {
     pub table: Arc<Table>,
     pub route_index: usize,
     pub url: String,
+    pub params: Vec<&'a str>,
     pub shape: BodyShape,
     pub request_id: &'a str,
 }
@@ -28,22 +31,34 @@ pub struct Outbound<'a> {
 /// Sends the request and relays the response.
 pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpResponse, RelayError> {
     let route = &out.table.routes[out.route_index];
+    let mut payload = Some(out.payload);
+    let mut url = out.url;
+    let mut transformed = None;
+    if !route.transforms.is_empty() {
+        let result = transform::run(route, out.req, &out.params, out.shape, &mut payload).await?;
+        if let Some(path) = &result.applied.path {
+            url = rebuild_url(route, path, out.req.uri().query());
+        }
+        transformed = Some(result);
+    }
     let client = clients.get(route.upstream.connect_timeout);
-    let mut request = client.request(out.req.method().clone(), out.url.as_str()).timeout(route.timeout);
+    let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout);
     let peer = out.req.peer_addr().map(|addr| addr.ip());
     headers::upstream_headers(out.req.headers(), route, peer, out.request_id, request.headers_mut());
 
     let verdict = VerdictCell::default();
-    let sent = match out.shape {
-        BodyShape::None => request.send().await,
-        BodyShape::Sized(length) => {
-            let body = GuardedBody::new(out.payload, &route.body, verdict.clone());
-            request.send_body(SizedStream::new(length, body)).await
+    let sent = match (transformed, payload) {
+        (Some(Transformed { body: Some(body), applied }), _) => {
+            let json = HeaderValue::from_static("application/json");
+            request.headers_mut().insert(actix_web::http::header::CONTENT_TYPE, json);
+            set_headers(&mut request, applied.headers);
+            request.send_body(body).await
         }
-        BodyShape::Chunked => {
-            let body = GuardedBody::new(out.payload, &route.body, verdict.clone());
-            request.send_stream(body).await
+        (Some(Transformed { body: None, applied }), payload) => {
+            set_headers(&mut request, applied.headers);
+            send_client_body(request, payload, out.shape, route, &verdict).await
         }
+        (None, payload) => send_client_body(request, payload, out.shape, route, &verdict).await,
     };
     let mut upstream = match sent {
         Ok(upstream) => upstream,
@@ -58,6 +73,43 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
     let response =
         response::relay_response(out.table.clone(), out.route_index, upstream.status(), upstream.headers(), body);
     Ok(response.await)
+}
+
+/// Streams the client's own body (if any) upstream, guarded.
+async fn send_client_body(
+    request: awc::ClientRequest,
+    payload: Option<web::Payload>,
+    shape: BodyShape,
+    route: &crate::table::Route,
+    verdict: &VerdictCell,
+) -> Result<awc::ClientResponse, SendRequestError> {
+    match (shape, payload) {
+        (BodyShape::None, _) | (_, None) => request.send().await,
+        (BodyShape::Sized(length), Some(payload)) => {
+            let body = GuardedBody::new(payload, &route.body, verdict.clone());
+            request.send_body(SizedStream::new(length, body)).await
+        }
+        (BodyShape::Chunked, Some(payload)) => {
+            let body = GuardedBody::new(payload, &route.body, verdict.clone());
+            request.send_stream(body).await
+        }
+    }
+}
+
+fn set_headers(request: &mut awc::ClientRequest, headers: Vec<(HeaderName, HeaderValue)>) {
+    for (name, value) in headers {
+        request.headers_mut().insert(name, value);
+    }
+}
+
+/// The URL for a path rendered by a template.
+fn rebuild_url(route: &crate::table::Route, path: &str, query: Option<&str>) -> String {
+    let mut url = format!("{}{path}", route.upstream.base_url);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
 fn send_error(error: &SendRequestError, upstream: &str, timeout: std::time::Duration) -> RelayError {

@@ -11,7 +11,8 @@
 //!    key is required but missing refuses (403).
 //! 5. [`body`]: framing, media type (415) and size (413) are checked; the
 //!    body is then streamed with a byte limit and an idle timer (408).
-//! 6. [`headers`]: the upstream request head is built by the header policy.
+//! 6. [`transform`]: the route's transforms run (JSON body read if needed);
+//!    [`headers`] builds the upstream request head by the header policy.
 //! 7. [`forward`]: the request is sent; connect failures are 502, timeouts 504.
 //! 8. [`response`]: status, headers and body stream back unchanged.
 
@@ -21,6 +22,7 @@ mod forward;
 pub mod headers;
 pub mod path;
 pub mod response;
+mod transform;
 
 use std::sync::Arc;
 
@@ -88,9 +90,9 @@ async fn serve(
         ));
     }
     let shape = body::inspect(req.headers(), &route.body)?;
-    let (route_index, url) = (resolved.route, resolved.url);
+    let (route_index, url, params) = (resolved.route, resolved.url, resolved.params);
     forward::forward(
-        forward::Outbound { req, payload, table: table.clone(), route_index, url, shape, request_id },
+        forward::Outbound { req, payload, table: table.clone(), route_index, url, params, shape, request_id },
         &worker.clients,
     )
     .await

@@ -136,6 +136,9 @@ pub struct RouteSpec {
     pub description: Option<String>,
     /// Tags for the generated API document.
     pub tags: Option<Vec<String>>,
+    /// Request transforms (`[[route.transforms]]`, tagged by `type`).
+    #[serde(default)]
+    pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
 }
 
 /// `method = "GET"` or `method = ["GET", "POST"]`, kept as written.

@@ -1,0 +1,155 @@
+//! Request transforms: a closed set, compiled with the table and applied by
+//! the executor in one fixed order, whatever order the spec lists them in:
+//!
+//! 1. [`validate`]: the client's JSON body is checked against a schema.
+//! 2. [`json_fields`]: fields are set, defaulted or removed.
+//! 3. [`template`]: path, headers or the whole body are rendered.
+//!
+//! JSON transforms apply to JSON bodies (`application/json` or `+json`);
+//! other bodies (a multipart upload on the same route) stream untouched.
+//! A route lists each kind at most once.
+
+pub mod json_fields;
+pub mod template;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::RelayError;
+
+/// `[[route.transforms]]` as written, tagged by `type`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TransformSpec {
+    Validate(validate::ValidateSpec),
+    JsonFields(json_fields::JsonFieldsSpec),
+    Template(template::TemplateSpec),
+}
+
+/// A compiled transform.
+#[derive(Debug)]
+pub enum Transform {
+    Validate(validate::Validate),
+    JsonFields(json_fields::JsonFields),
+    Template(Box<template::Template>),
+}
+
+impl Transform {
+    /// Compiles one spec; schemas are read from `schemas_dir`.
+    pub fn compile(spec: &TransformSpec, schemas_dir: &Path) -> Result<Transform, String> {
+        Ok(match spec {
+            TransformSpec::Validate(s) => Transform::Validate(validate::Validate::compile(s, schemas_dir)?),
+            TransformSpec::JsonFields(s) => Transform::JsonFields(json_fields::JsonFields::compile(s)?),
+            TransformSpec::Template(s) => Transform::Template(Box::new(template::Template::compile(s)?)),
+        })
+    }
+
+    /// Position in the fixed order, and the kind's name.
+    fn stage(&self) -> (u8, &'static str) {
+        match self {
+            Transform::Validate(_) => (0, "validate"),
+            Transform::JsonFields(_) => (1, "json_fields"),
+            Transform::Template(_) => (2, "template"),
+        }
+    }
+
+    fn needs_json_body(&self) -> bool {
+        match self {
+            Transform::Validate(_) | Transform::JsonFields(_) => true,
+            Transform::Template(t) => t.uses_body(),
+        }
+    }
+}
+
+/// What a template may read about the request, besides its body.
+#[derive(Debug, Default, Serialize)]
+pub struct RequestParts {
+    pub params: BTreeMap<String, String>,
+    pub query: BTreeMap<String, String>,
+    /// Lowercase names; credentials are never included.
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The template context: the request parts and the current JSON body.
+#[derive(Debug, Serialize)]
+pub struct RequestContext<'a> {
+    #[serde(flatten)]
+    pub parts: &'a RequestParts,
+    pub body: Option<&'a Value>,
+}
+
+/// The transforms of a route, in the order they run.
+#[derive(Debug, Default)]
+pub struct Pipeline {
+    transforms: Vec<Transform>,
+}
+
+/// What the transforms changed.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub body: Option<Value>,
+    pub path: Option<String>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Pipeline {
+    /// Orders the transforms; a kind listed twice is an error.
+    pub fn new(mut transforms: Vec<Transform>) -> Result<Self, String> {
+        transforms.sort_by_key(|t| t.stage().0);
+        if let Some(pair) = transforms.windows(2).find(|w| w[0].stage().0 == w[1].stage().0) {
+            return Err(format!("`{}` is listed twice; merge the two entries", pair[0].stage().1));
+        }
+        Ok(Pipeline { transforms })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.transforms.is_empty()
+    }
+
+    /// Whether a JSON body must be read (and may be replaced).
+    pub fn needs_json_body(&self) -> bool {
+        self.transforms.iter().any(Transform::needs_json_body)
+    }
+
+    /// Runs every transform. `body` is the parsed JSON body, if read.
+    pub fn apply(&self, parts: &RequestParts, body: Option<Value>) -> Result<Applied, RelayError> {
+        let mut applied = Applied { body, ..Applied::default() };
+        for transform in &self.transforms {
+            match transform {
+                Transform::Validate(v) => {
+                    if let Some(body) = &applied.body {
+                        v.check(body)?;
+                    }
+                }
+                Transform::JsonFields(f) => {
+                    if let Some(body) = &mut applied.body {
+                        f.apply(body);
+                    }
+                }
+                Transform::Template(t) => {
+                    let cx = RequestContext { parts, body: applied.body.as_ref() };
+                    let (path, headers, new_body) = (t.render_path(&cx)?, t.render_headers(&cx)?, t.render_body(&cx)?);
+                    applied.path = path;
+                    applied.headers = headers;
+                    if let Some(new_body) = new_body {
+                        applied.body = Some(new_body);
+                    }
+                }
+            }
+        }
+        Ok(applied)
+    }
+}
+
+/// Whether a content type is JSON (`application/json`, `application/x+json`).
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+    })
+}
