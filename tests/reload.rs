@@ -7,11 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -22,61 +20,35 @@ fn route(id: &str, path: &str) -> String {
     format!("[[route]]\nid = \"{id}\"\nmethod = \"GET\"\npath = \"{path}\"\n")
 }
 
-/// A `relay serve` process; killed on drop.
-struct Relay {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
+mod support;
+
+use support::relay::Process;
+
+/// Checks on a relay process: which routes answer, and its reload status.
+struct Relay(Process);
+
+impl std::ops::Deref for Relay {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.0
+    }
 }
 
 impl Relay {
     fn start(dir: &Path) -> Relay {
-        Relay::start_with(dir, &[])
+        Relay(Process::start(dir, &[], &[]))
     }
 
     fn start_with(dir: &Path, extra_args: &[&str]) -> Relay {
-        relay::executor::client::install_crypto_provider();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--routes"])
-            .arg(dir)
-            .args(extra_args)
-            .env_remove("RELAY_KEYS")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("relay starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let addr =
-                    line.split("relay listening on http://").nth(1).and_then(|rest| rest.split_whitespace().next());
-                if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok()) {
-                    let _ = tx.send(addr);
-                }
-                sink.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(Duration::from_secs(20)) else {
-            let _ = child.kill();
-            panic!("no listening line; log: {}", log.lock().unwrap());
-        };
-        Relay { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Relay(Process::start(dir, extra_args, &[]))
     }
 
     async fn status_of(&self, path: &str) -> u16 {
-        awc::Client::new().get(self.url(path)).send().await.unwrap().status().as_u16()
+        support::relay::client().get(self.url(path)).send().await.unwrap().status().as_u16()
     }
 
     async fn relay_status(&self) -> serde_json::Value {
-        let mut response = awc::Client::new().get(self.url("/relay/status")).send().await.unwrap();
+        let mut response = support::relay::client().get(self.url("/relay/status")).send().await.unwrap();
         response.json().limit(1 << 20).await.unwrap()
     }
 
@@ -99,13 +71,6 @@ impl Relay {
             );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -292,7 +257,7 @@ async fn a_stream_started_before_a_reload_finishes_intact() {
     std::fs::write(dir.path().join("a.toml"), route("stream", "/v1/stream")).unwrap();
     let relay = Relay::start(dir.path());
 
-    let mut response = awc::Client::new().get(relay.url("/v1/stream")).send().await.unwrap();
+    let mut response = support::relay::client().get(relay.url("/v1/stream")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let first = response.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: {\"n\":0}"));

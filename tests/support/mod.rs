@@ -1,0 +1,8 @@
+//! Shared parts of the real-socket tests: a recording test upstream
+//! ([`upstream`]) and a relay started in-process or as the real binary
+//! ([`relay`]). Everything listens on 127.0.0.1 with port 0.
+
+#![allow(dead_code)] // each test crate uses a different part
+
+pub mod relay;
+pub mod upstream;
