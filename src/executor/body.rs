@@ -5,16 +5,23 @@
 //! included) or the client goes quiet for longer than the route allows. What
 //! stopped it is left in a shared [`BodyVerdict`] cell, so the executor can
 //! answer 413 or 408 instead of a generic upstream failure.
+//!
+//! A body the relay answers without reading to its end is held until the
+//! answer is sent ([`hold_until_sent`]), so the connection is closed: actix
+//! would otherwise drain a dropped chunked body, with no timer at all.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::body::{BoxBody, MessageBody, SizedStream};
+use actix_web::error::PayloadError;
 use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::RelayError;
@@ -90,6 +97,63 @@ pub fn verdict_error(verdict: BodyVerdict, rules: &BodyRules) -> RelayError {
         )),
         BodyVerdict::ClientFailed => {
             RelayError::bad_request("body_incomplete", "The request body could not be read completely.")
+        }
+    }
+}
+
+/// A request body the relay stopped reading before it answered, left in the
+/// request's extensions for the handler to hold until the answer is sent.
+pub struct Unread(pub web::Payload);
+
+/// Leaves `payload` (if any) in the request's extensions as [`Unread`].
+pub fn abandon(req: &HttpRequest, payload: Option<web::Payload>) {
+    if let Some(payload) = payload {
+        req.extensions_mut().insert(Unread(payload));
+    }
+}
+
+/// Makes `response` keep `payload` alive until it has been sent. actix closes
+/// the connection after answering a request whose body is unread and still
+/// alive; a dropped chunked body it drains instead, with no timer, so a
+/// client that stopped sending would keep the connection forever.
+pub fn hold_until_sent(response: HttpResponse, payload: web::Payload) -> HttpResponse {
+    let (response, body) = response.into_parts();
+    match body.try_into_bytes() {
+        Ok(bytes) => {
+            let length = bytes.len() as u64;
+            let end = futures_util::stream::poll_fn(move |_| {
+                let _held = &payload;
+                Poll::Ready(None)
+            });
+            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) }).chain(end);
+            response.set_body(BoxBody::new(SizedStream::new(length, stream)))
+        }
+        Err(body) => response.set_body(body),
+    }
+}
+
+/// The client's payload in a shared slot: awc streams it upstream, and it
+/// can still be taken back ([`SharedPayload::take`]) after awc dropped it.
+#[derive(Clone, Default)]
+pub struct SharedPayload(Rc<RefCell<Option<web::Payload>>>);
+
+impl SharedPayload {
+    pub fn new(payload: web::Payload) -> Self {
+        SharedPayload(Rc::new(RefCell::new(Some(payload))))
+    }
+
+    pub fn take(&self) -> Option<web::Payload> {
+        self.0.borrow_mut().take()
+    }
+}
+
+impl Stream for SharedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.borrow_mut().as_mut() {
+            Some(payload) => Pin::new(payload).poll_next(cx),
+            None => Poll::Ready(None),
         }
     }
 }

@@ -10,7 +10,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use awc::error::{ConnectError, SendRequestError};
 
-use super::body::{self, BodyShape, GuardedBody, VerdictCell};
+use super::body::{self, BodyShape, GuardedBody, SharedPayload, VerdictCell};
 use super::transform::{self, Transformed};
 use super::{Clients, headers, response};
 use crate::error::RelayError;
@@ -19,7 +19,8 @@ use crate::table::Table;
 /// Everything needed to send one request upstream.
 pub struct Outbound<'a> {
     pub req: &'a HttpRequest,
-    pub payload: web::Payload,
+    /// The client's body; `None` once the relay has taken it.
+    pub payload: Option<web::Payload>,
     pub table: Arc<Table>,
     pub route_index: usize,
     pub url: String,
@@ -31,22 +32,32 @@ pub struct Outbound<'a> {
 /// Sends the request and relays the response.
 pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpResponse, RelayError> {
     let route = &out.table.routes[out.route_index];
-    let mut payload = Some(out.payload);
+    let mut payload = out.payload;
     let mut url = out.url;
     let mut transformed = None;
     if !route.transforms.is_empty() {
-        let result = transform::run(route, out.req, &out.params, out.shape, &mut payload).await?;
+        let result = match transform::run(route, out.req, &out.params, out.shape, &mut payload).await {
+            Ok(result) => result,
+            Err(error) => {
+                body::abandon(out.req, payload);
+                return Err(error);
+            }
+        };
         if let Some(path) = &result.applied.path {
             url = rebuild_url(route, path, out.req.uri().query());
         }
         transformed = Some(result);
     }
     let client = clients.get(route.upstream.connect_timeout);
-    let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout);
+    // `no_decompress`: awc would otherwise add `Accept-Encoding: identity`.
+    let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout).no_decompress();
+    let sent_length = out.req.headers().contains_key(actix_web::http::header::CONTENT_LENGTH);
     let peer = out.req.peer_addr().map(|addr| addr.ip());
     headers::upstream_headers(out.req.headers(), route, peer, out.request_id, request.headers_mut());
 
     let verdict = VerdictCell::default();
+    let payload = payload.map(SharedPayload::new);
+    let slot = payload.clone().unwrap_or_default();
     let sent = match (transformed, payload) {
         (Some(Transformed { body: Some(body), applied }), _) => {
             let json = HeaderValue::from_static("application/json");
@@ -56,13 +67,14 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         }
         (Some(Transformed { body: None, applied }), payload) => {
             set_headers(&mut request, applied.headers);
-            send_client_body(request, payload, out.shape, route, &verdict).await
+            send_client_body(request, payload, out.shape, sent_length, route, &verdict).await
         }
-        (None, payload) => send_client_body(request, payload, out.shape, route, &verdict).await,
+        (None, payload) => send_client_body(request, payload, out.shape, sent_length, route, &verdict).await,
     };
     let mut upstream = match sent {
         Ok(upstream) => upstream,
         Err(error) => {
+            body::abandon(out.req, slot.take());
             if let Some(verdict) = verdict.get() {
                 return Err(body::verdict_error(verdict, &route.body));
             }
@@ -75,16 +87,20 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
     Ok(response.await)
 }
 
-/// Streams the client's own body (if any) upstream, guarded.
+/// Streams the client's own body (if any) upstream, guarded. A request
+/// without a body keeps its framing: `Content-Length: 0` only if the client
+/// sent it (awc would add it to every bodiless request, GET included).
 async fn send_client_body(
     request: awc::ClientRequest,
-    payload: Option<web::Payload>,
+    payload: Option<SharedPayload>,
     shape: BodyShape,
+    sent_length: bool,
     route: &crate::table::Route,
     verdict: &VerdictCell,
 ) -> Result<awc::ClientResponse, SendRequestError> {
     match (shape, payload) {
-        (BodyShape::None, _) | (_, None) => request.send().await,
+        (BodyShape::None, _) | (_, None) if sent_length => request.send().await,
+        (BodyShape::None, _) | (_, None) => request.send_body(actix_web::body::None::new()).await,
         (BodyShape::Sized(length), Some(payload)) => {
             let body = GuardedBody::new(payload, &route.body, verdict.clone());
             request.send_body(SizedStream::new(length, body)).await

@@ -2,10 +2,12 @@
 //!
 //! Hop-by-hop headers (and any header a `Connection` header names) never
 //! cross. Credentials the client sent to the relay never reach the upstream
-//! unless the upstream is `passthrough`. The route's policy filters and
-//! removes client headers; then the upstream's extra headers and the route's
-//! `set` headers overwrite, `default` headers fill gaps, and the upstream key
-//! is set last.
+//! unless the upstream is `passthrough`. `Expect` does not cross either: the
+//! relay's server answers `100 Continue` itself, while awc, given the header,
+//! would wait for the upstream's `100` before sending the body (and fails a
+//! bodiless request outright). The route's policy filters and removes client
+//! headers; then the upstream's extra headers and the route's `set` headers
+//! overwrite, `default` headers fill gaps, and the upstream key is set last.
 
 use std::net::IpAddr;
 
@@ -63,6 +65,7 @@ pub fn upstream_headers(
             || *name == header::CONTENT_LENGTH
             || name.as_str() == RELAY_KEY_HEADER
             || name.as_str() == REQUEST_ID
+            || *name == header::EXPECT
             || *name == header::FORWARDED
             || name.as_str() == "x-forwarded-for"
             || (*name == header::AUTHORIZATION && !passthrough);

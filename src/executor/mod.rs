@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::error::RelayError;
 use crate::reload::Reloader;
@@ -51,13 +51,21 @@ pub struct Worker {
 pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<Worker>) -> HttpResponse {
     let table = worker.table.load_full();
     let request_id = request_id(req.headers());
-    let mut response = match serve(&req, payload, table, &worker, &request_id).await {
+    let mut payload = Some(payload);
+    let mut response = match serve(&req, &mut payload, table, &worker, &request_id).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
             error.response()
         }
     };
+    // A chunked body left unread ends the connection (see `body::hold_until_sent`).
+    let unread = payload.or_else(|| req.extensions_mut().remove::<body::Unread>().map(|unread| unread.0));
+    if let Some(unread) = unread
+        && req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING)
+    {
+        response = body::hold_until_sent(response, unread);
+    }
     let headers = response.headers_mut();
     if !headers.contains_key(headers::REQUEST_ID)
         && let Ok(value) = HeaderValue::from_str(&request_id)
@@ -69,7 +77,7 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
 
 async fn serve(
     req: &HttpRequest,
-    payload: web::Payload,
+    payload: &mut Option<web::Payload>,
     table: Arc<Table>,
     worker: &Worker,
     request_id: &str,
@@ -92,7 +100,16 @@ async fn serve(
     let shape = body::inspect(req.headers(), &route.body)?;
     let (route_index, url, params) = (resolved.route, resolved.url, resolved.params);
     forward::forward(
-        forward::Outbound { req, payload, table: table.clone(), route_index, url, params, shape, request_id },
+        forward::Outbound {
+            req,
+            payload: payload.take(),
+            table: table.clone(),
+            route_index,
+            url,
+            params,
+            shape,
+            request_id,
+        },
         &worker.clients,
     )
     .await

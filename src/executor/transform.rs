@@ -38,9 +38,16 @@ pub async fn run(
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let read_body = route.transforms.needs_json_body() && shape != BodyShape::None && is_json(content_type);
     let body = match (read_body, payload.take()) {
-        (true, Some(payload)) => {
+        (true, Some(mut taken)) => {
             let limit = route.body.max.min(MAX_JSON_BODY);
-            let bytes = read_limited(payload, limit, route.body.idle_timeout).await?;
+            let bytes = match read_limited(&mut taken, limit, route.body.idle_timeout).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    // Given back unread: the caller holds it until the answer is sent.
+                    *payload = Some(taken);
+                    return Err(error);
+                }
+            };
             Some(serde_json::from_slice(&bytes).map_err(|e| {
                 RelayError::bad_request("invalid_json", format!("The request body is not valid JSON: {e}."))
                     .with_param("body")
@@ -61,7 +68,7 @@ pub async fn run(
     Ok(Transformed { body, applied })
 }
 
-async fn read_limited(mut payload: web::Payload, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
+async fn read_limited(payload: &mut web::Payload, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
     let mut collected = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, payload.next()).await {

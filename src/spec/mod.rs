@@ -181,9 +181,9 @@ pub enum ResponseMode {
 
 /// `headers = { ... }`: the request header policy of a route.
 ///
-/// Hop-by-hop headers, `Host`, `Content-Length`, the client's `Authorization`
-/// and `X-Relay-Key` never pass, whatever this says (except `Authorization`
-/// on a `passthrough` upstream).
+/// Hop-by-hop headers, `Host`, `Content-Length`, `Expect`, the client's
+/// `Authorization` and `X-Relay-Key` never pass, whatever this says (except
+/// `Authorization` on a `passthrough` upstream).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeaderPolicySpec {

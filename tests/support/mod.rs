@@ -1,8 +1,10 @@
 //! Shared parts of the real-socket tests: a recording test upstream
 //! ([`upstream`]) and a relay started in-process or as the real binary
-//! ([`relay`]). Everything listens on 127.0.0.1 with port 0.
+//! ([`relay`]), and a raw HTTP/1.1 client ([`raw`]). Everything listens on
+//! 127.0.0.1 with port 0.
 
 #![allow(dead_code)] // each test crate uses a different part
 
+pub mod raw;
 pub mod relay;
 pub mod upstream;
