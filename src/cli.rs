@@ -10,7 +10,7 @@ use crate::compile::{RELAY_KEYS_VAR, load_table};
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::reload::Reloader;
-use crate::table::{Table, UpstreamAuth};
+use crate::table::{Table, UpstreamAuth, WhenKeyMissing};
 use crate::{server, watcher};
 
 #[derive(Debug, Parser)]
@@ -194,8 +194,14 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
         return ExitCode::FAILURE;
     }
     for upstream in &table.upstreams {
-        if let UpstreamAuth::Bearer { env: var, header: None, .. } = &upstream.auth {
-            tracing::warn!(upstream = upstream.name, "{var} is not set: requests to this upstream carry no key");
+        match &upstream.auth {
+            UpstreamAuth::Bearer { env: var, header: None, when_missing: WhenKeyMissing::Omit } => {
+                tracing::warn!(upstream = upstream.name, "{var} is not set: requests to this upstream carry no key");
+            }
+            UpstreamAuth::Bearer { env: var, header: None, when_missing: WhenKeyMissing::Forbid } => {
+                tracing::info!(upstream = upstream.name, "{var} is not set: routes to this upstream answer 403");
+            }
+            _ => {}
         }
     }
     tracing::info!(routes = table.routes.len(), %listen, dir = %routes.display(), "relay starting");

@@ -83,7 +83,10 @@ impl Matcher {
             return Lookup::NotFound;
         };
         let methods = &self.entries[*found.value];
-        match methods.iter().find(|(m, _)| m == method) {
+        // HEAD is served by the GET route unless the path has its own.
+        let wanted = |m: &Method| m == method || (*method == Method::HEAD && *m == Method::GET);
+        let exact = methods.iter().find(|(m, _)| m == method);
+        match exact.or_else(|| methods.iter().find(|(m, _)| wanted(m))) {
             Some((_, route)) => {
                 Lookup::Found { route: *route, params: found.params.iter().map(|(_, value)| value).collect() }
             }
@@ -161,6 +164,7 @@ mod tests {
             Lookup::MethodNotAllowed { allowed: vec![Method::GET, Method::DELETE] }
         );
         assert_eq!(m.lookup(&Method::GET, "/v1/nothing"), Lookup::NotFound);
+        assert_eq!(m.lookup(&Method::HEAD, "/v1/files/f1"), Lookup::Found { route: 0, params: vec!["f1"] });
     }
 
     #[test]
