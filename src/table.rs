@@ -131,6 +131,7 @@ pub struct Route {
     pub response_headers: ResponseHeaderPolicy,
     pub body: BodyRules,
     pub transforms: Pipeline,
+    pub retry: Option<crate::executor::retry::RetryPolicy>,
     pub docs: RouteDocs,
     pub origin: Origin,
 }

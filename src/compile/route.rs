@@ -14,6 +14,7 @@ use crate::matcher::Segment;
 use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
 use std::path::Path;
 
+use crate::executor::retry::{RetryPolicy, RetrySpec};
 use crate::table::{BodyRules, HeaderPolicy, Origin, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
 use crate::transforms::{Pipeline, Transform, TransformSpec};
 
@@ -87,6 +88,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
     let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
     let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
+    let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref())));
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -107,6 +109,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         response_headers: response_headers?,
         body: body?,
         transforms: transforms?,
+        retry: retry?,
         docs: RouteDocs {
             summary: spec.summary.clone(),
             description: spec.description.clone(),
@@ -129,6 +132,10 @@ fn transforms(src: &Source, specs: &[Spanned<TransformSpec>], at: usize) -> Resu
         compiled.push(transform);
     }
     Pipeline::new(compiled).map_err(|e| src.error_at(at, e))
+}
+
+fn retry_policy(src: &Source, spec: Option<&Spanned<RetrySpec>>) -> Result<Option<RetryPolicy>, SpecError> {
+    spec.map(|spec| RetryPolicy::compile(spec.get_ref()).map_err(|e| src.error_at(spec.span().start, e))).transpose()
 }
 
 fn param_name(segment: &Segment) -> Option<String> {

@@ -1,20 +1,28 @@
-//! Stage 7: the request goes upstream, its body streamed, and failures are
-//! told apart: a body the relay stopped (413, 408), an upstream that could
-//! not be reached (502) or did not answer in time (504).
+//! Stage 7: the request goes upstream, retried where the route allows, and
+//! failures are told apart: a body the relay stopped (413, 408), an upstream
+//! that could not be reached (502) or did not answer in time (504).
+//!
+//! The outgoing body is one of three kinds ([`Outgoing`]): none, bytes the
+//! relay holds (a transformed body, or a small JSON body read so that it can
+//! be replayed), or the client's stream. Only the first two can be retried.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::HttpMessage;
 use actix_web::body::SizedStream;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use awc::error::{ConnectError, SendRequestError};
+use bytes::Bytes;
 
 use super::body::{self, BodyShape, GuardedBody, SharedPayload, VerdictCell};
+use super::retry::{self, Failure, MAX_REPLAY_BODY};
 use super::transform::{self, Transformed};
 use super::{Clients, headers, response};
 use crate::error::RelayError;
-use crate::table::Table;
+use crate::table::{Route, Table};
+use crate::transforms::is_json;
 
 /// Everything needed to send one request upstream.
 pub struct Outbound<'a> {
@@ -29,47 +37,90 @@ pub struct Outbound<'a> {
     pub request_id: &'a str,
 }
 
-/// Sends the request and relays the response.
+/// The body of the upstream request.
+enum Outgoing {
+    /// No body; `Content-Length: 0` only if the client sent it.
+    Empty { sent_length: bool },
+    /// Bytes the relay holds; `json` sets the content type.
+    Held { bytes: Bytes, json: bool },
+    /// The client's body, streamed once.
+    Streamed(SharedPayload),
+}
+
+/// Sends the request (with retries) and relays the response.
 pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpResponse, RelayError> {
     let route = &out.table.routes[out.route_index];
     let mut payload = out.payload;
     let mut url = out.url;
-    let mut transformed = None;
+    let mut extra_headers = Vec::new();
+    let mut held = None;
     if !route.transforms.is_empty() {
-        let result = match transform::run(route, out.req, &out.params, out.shape, &mut payload).await {
-            Ok(result) => result,
-            Err(error) => {
-                body::abandon(out.req, payload);
-                return Err(error);
-            }
-        };
-        if let Some(path) = &result.applied.path {
+        let Transformed { body, applied } =
+            match transform::run(route, out.req, &out.params, out.shape, &mut payload).await {
+                Ok(result) => result,
+                Err(error) => {
+                    body::abandon(out.req, payload);
+                    return Err(error);
+                }
+            };
+        if let Some(path) = &applied.path {
             url = rebuild_url(route, path, out.req.uri().query());
         }
-        transformed = Some(result);
+        extra_headers = applied.headers;
+        held = body.map(|bytes| (bytes, true));
     }
-    let client = clients.get(route.upstream.connect_timeout);
-    // `no_decompress`: awc would otherwise add `Accept-Encoding: identity`.
-    let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout).no_decompress();
-    let sent_length = out.req.headers().contains_key(actix_web::http::header::CONTENT_LENGTH);
-    let peer = out.req.peer_addr().map(|addr| addr.ip());
-    headers::upstream_headers(out.req.headers(), route, peer, out.request_id, request.headers_mut());
-
+    let policy = route.retry.as_ref().filter(|p| p.allows(out.req.method()));
+    if let (Some(_), None, BodyShape::Sized(length)) = (policy, &held, out.shape)
+        && length <= MAX_REPLAY_BODY
+        && is_json(out.req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
+        && let Some(mut client_body) = payload.take()
+    {
+        match transform::read_limited(&mut client_body, length, route.body.idle_timeout).await {
+            Ok(bytes) => held = Some((bytes, false)),
+            Err(error) => {
+                body::abandon(out.req, Some(client_body));
+                return Err(error);
+            }
+        }
+    }
+    let outgoing = match (held, payload) {
+        (Some((bytes, json)), _) => Outgoing::Held { bytes, json },
+        (None, Some(payload)) if out.shape != BodyShape::None => Outgoing::Streamed(SharedPayload::new(payload)),
+        (None, _) => Outgoing::Empty { sent_length: out.req.headers().contains_key(header::CONTENT_LENGTH) },
+    };
+    let attempts = match (&outgoing, policy) {
+        (Outgoing::Streamed(_), _) | (_, None) => 1,
+        (_, Some(policy)) => policy.attempts,
+    };
+    let slot = match &outgoing {
+        Outgoing::Streamed(payload) => payload.clone(),
+        _ => SharedPayload::default(),
+    };
     let verdict = VerdictCell::default();
-    let payload = payload.map(SharedPayload::new);
-    let slot = payload.clone().unwrap_or_default();
-    let sent = match (transformed, payload) {
-        (Some(Transformed { body: Some(body), applied }), _) => {
-            let json = HeaderValue::from_static("application/json");
-            request.headers_mut().insert(actix_web::http::header::CONTENT_TYPE, json);
-            set_headers(&mut request, applied.headers);
-            request.send_body(body).await
+    let client = clients.get(route.upstream.connect_timeout);
+    let mut attempt = 1;
+    let sent = loop {
+        let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout).no_decompress();
+        let peer = out.req.peer_addr().map(|addr| addr.ip());
+        headers::upstream_headers(out.req.headers(), route, peer, out.request_id, request.headers_mut());
+        for (name, value) in &extra_headers {
+            request.headers_mut().insert(name.clone(), value.clone());
         }
-        (Some(Transformed { body: None, applied }), payload) => {
-            set_headers(&mut request, applied.headers);
-            send_client_body(request, payload, out.shape, sent_length, route, &verdict).await
-        }
-        (None, payload) => send_client_body(request, payload, out.shape, sent_length, route, &verdict).await,
+        let result = send(request, &outgoing, out.shape, route, &verdict).await;
+        let failure = match &result {
+            Ok(response) if response.status().is_client_error() || response.status().is_server_error() => {
+                Failure::Status(response.status(), retry::retry_after(response.headers()))
+            }
+            Ok(_) => break result,
+            Err(SendRequestError::Connect(_)) => Failure::Connect,
+            Err(_) => Failure::Other,
+        };
+        let delay = if attempt < attempts { policy.and_then(|p| p.next_delay(attempt, failure)) } else { None };
+        let Some(delay) = delay else { break result };
+        tracing::info!(request_id = out.request_id, attempt, ?failure, "retrying upstream in {delay:?}");
+        drop(result);
+        tokio::time::sleep(delay + jitter(delay)).await;
+        attempt += 1;
     };
     let mut upstream = match sent {
         Ok(upstream) => upstream,
@@ -87,39 +138,41 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
     Ok(response.await)
 }
 
-/// Streams the client's own body (if any) upstream, guarded. A request
-/// without a body keeps its framing: `Content-Length: 0` only if the client
-/// sent it (awc would add it to every bodiless request, GET included).
-async fn send_client_body(
-    request: awc::ClientRequest,
-    payload: Option<SharedPayload>,
-    shape: BodyShape,
-    sent_length: bool,
-    route: &crate::table::Route,
-    verdict: &VerdictCell,
-) -> Result<awc::ClientResponse, SendRequestError> {
-    match (shape, payload) {
-        (BodyShape::None, _) | (_, None) if sent_length => request.send().await,
-        (BodyShape::None, _) | (_, None) => request.send_body(actix_web::body::None::new()).await,
-        (BodyShape::Sized(length), Some(payload)) => {
-            let body = GuardedBody::new(payload, &route.body, verdict.clone());
-            request.send_body(SizedStream::new(length, body)).await
-        }
-        (BodyShape::Chunked, Some(payload)) => {
-            let body = GuardedBody::new(payload, &route.body, verdict.clone());
-            request.send_stream(body).await
-        }
-    }
+/// Up to a tenth of the delay, so clients retrying together spread out.
+fn jitter(delay: Duration) -> Duration {
+    delay.mul_f64(fastrand::f64() / 10.0)
 }
 
-fn set_headers(request: &mut awc::ClientRequest, headers: Vec<(HeaderName, HeaderValue)>) {
-    for (name, value) in headers {
-        request.headers_mut().insert(name, value);
+/// Sends one attempt. The client's stream is guarded: a body over the limit
+/// or a client gone quiet stops it and leaves a verdict.
+async fn send(
+    mut request: awc::ClientRequest,
+    outgoing: &Outgoing,
+    shape: BodyShape,
+    route: &Route,
+    verdict: &VerdictCell,
+) -> Result<awc::ClientResponse, SendRequestError> {
+    match outgoing {
+        Outgoing::Empty { sent_length: true } => request.send().await,
+        Outgoing::Empty { sent_length: false } => request.send_body(actix_web::body::None::new()).await,
+        Outgoing::Held { bytes, json } => {
+            if *json {
+                request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
+            request.send_body(bytes.clone()).await
+        }
+        Outgoing::Streamed(payload) => {
+            let body = GuardedBody::new(payload.clone(), &route.body, verdict.clone());
+            match shape {
+                BodyShape::Sized(length) => request.send_body(SizedStream::new(length, body)).await,
+                _ => request.send_stream(body).await,
+            }
+        }
     }
 }
 
 /// The URL for a path rendered by a template.
-fn rebuild_url(route: &crate::table::Route, path: &str, query: Option<&str>) -> String {
+fn rebuild_url(route: &Route, path: &str, query: Option<&str>) -> String {
     let mut url = format!("{}{path}", route.upstream.base_url);
     if let Some(query) = query {
         url.push('?');
@@ -128,7 +181,7 @@ fn rebuild_url(route: &crate::table::Route, path: &str, query: Option<&str>) -> 
     url
 }
 
-fn send_error(error: &SendRequestError, upstream: &str, timeout: std::time::Duration) -> RelayError {
+fn send_error(error: &SendRequestError, upstream: &str, timeout: Duration) -> RelayError {
     match error {
         SendRequestError::Timeout => RelayError::gateway_timeout(format!(
             "Upstream `{upstream}` did not answer within {}.",

@@ -13,7 +13,8 @@
 //!    body is then streamed with a byte limit and an idle timer (408).
 //! 6. [`transform`]: the route's transforms run (JSON body read if needed);
 //!    [`headers`] builds the upstream request head by the header policy.
-//! 7. [`forward`]: the request is sent; connect failures are 502, timeouts 504.
+//! 7. [`forward`]: the request is sent, and sent again where the route's
+//!    [`retry`] policy allows; connect failures are 502, timeouts 504.
 //! 8. [`response`]: status, headers and body stream back unchanged.
 
 pub mod body;
@@ -22,6 +23,7 @@ mod forward;
 pub mod headers;
 pub mod path;
 pub mod response;
+pub mod retry;
 mod transform;
 
 use std::sync::Arc;

@@ -68,7 +68,7 @@ pub async fn run(
     Ok(Transformed { body, applied })
 }
 
-async fn read_limited(payload: &mut web::Payload, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
+pub(super) async fn read_limited(payload: &mut web::Payload, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
     let mut collected = BytesMut::new();
     loop {
         match tokio::time::timeout(idle, payload.next()).await {

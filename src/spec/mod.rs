@@ -98,6 +98,7 @@ pub struct RouteDefaults {
     pub headers: Option<HeaderPolicySpec>,
     pub response_headers: Option<ResponseHeaderSpec>,
     pub body: Option<BodySpec>,
+    pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
 }
 
 /// One `[[route]]`.
@@ -136,6 +137,8 @@ pub struct RouteSpec {
     pub description: Option<String>,
     /// Tags for the generated API document.
     pub tags: Option<Vec<String>>,
+    /// When failed upstream requests are sent again.
+    pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
     /// Request transforms (`[[route.transforms]]`, tagged by `type`).
     #[serde(default)]
     pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
