@@ -103,6 +103,12 @@ impl RelayError {
         )
     }
 
+    /// A request refused by one of the route's guards.
+    pub fn denied(status: StatusCode, message: impl Into<String>) -> Self {
+        let kind = if status == StatusCode::FORBIDDEN { "permission_error" } else { "invalid_request_error" };
+        Self::new(status, kind, "denied_by_guard", message)
+    }
+
     /// A fault of the relay or its configuration, not of the client.
     pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", code, message)

@@ -132,6 +132,7 @@ pub struct Route {
     pub body: BodyRules,
     pub transforms: Pipeline,
     pub retry: Option<crate::executor::retry::RetryPolicy>,
+    pub guards: Vec<crate::executor::guard::Guard>,
     pub docs: RouteDocs,
     pub origin: Origin,
 }

@@ -14,6 +14,7 @@ use crate::matcher::Segment;
 use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
 use std::path::Path;
 
+use crate::executor::guard::{Guard, GuardSpec};
 use crate::executor::retry::{RetryPolicy, RetrySpec};
 use crate::table::{BodyRules, HeaderPolicy, Origin, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
 use crate::transforms::{Pipeline, Transform, TransformSpec};
@@ -88,6 +89,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
     let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
     let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
+    let guards = super::keep(errors, guards(src, &spec.guards, &params));
     let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref())));
 
     if errors.len() > before || upstream.is_none() {
@@ -110,6 +112,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         body: body?,
         transforms: transforms?,
         retry: retry?,
+        guards: guards?,
         docs: RouteDocs {
             summary: spec.summary.clone(),
             description: spec.description.clone(),
@@ -132,6 +135,18 @@ fn transforms(src: &Source, specs: &[Spanned<TransformSpec>], at: usize) -> Resu
         compiled.push(transform);
     }
     Pipeline::new(compiled).map_err(|e| src.error_at(at, e))
+}
+
+fn guards(src: &Source, specs: &[Spanned<GuardSpec>], params: &[String]) -> Result<Vec<Guard>, SpecError> {
+    specs
+        .iter()
+        .map(|spec| {
+            let at = spec.span().start;
+            let probe = spec.get_ref().probe.as_ref().map(|p| path::parse_template(&p.path, params)).transpose();
+            let probe = probe.map_err(|(msg, hint)| src.error_at(at, format!("guard probe: {msg}")).with_hint(hint))?;
+            Guard::compile(spec.get_ref(), probe).map_err(|e| src.error_at(at, e))
+        })
+        .collect()
 }
 
 fn retry_policy(src: &Source, spec: Option<&Spanned<RetrySpec>>) -> Result<Option<RetryPolicy>, SpecError> {

@@ -1,4 +1,5 @@
-//! Stage 7: the request goes upstream, retried where the route allows, and
+//! Stage 7: the route's guards may deny the request (after a probe of the
+//! upstream); then the request goes upstream, retried where the route allows, and
 //! failures are told apart: a body the relay stopped (413, 408), an upstream
 //! that could not be reached (502) or did not answer in time (504).
 //!
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use super::body::{self, BodyShape, GuardedBody, SharedPayload, VerdictCell};
 use super::retry::{self, Failure, MAX_REPLAY_BODY};
 use super::transform::{self, Transformed};
-use super::{Clients, headers, response};
+use super::{Clients, guard, headers, response};
 use crate::error::RelayError;
 use crate::table::{Route, Table};
 use crate::transforms::is_json;
@@ -69,6 +70,23 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         extra_headers = applied.headers;
         held = body.map(|bytes| (bytes, true));
     }
+    let client = clients.get(route.upstream.connect_timeout);
+    if !route.guards.is_empty() {
+        let parts = transform::request_parts(route, out.req, &out.params);
+        match guard::check(route, out.req, &out.params, &parts, &client, out.request_id).await {
+            Ok(None) => {}
+            Ok(Some(mut failed_probe)) => {
+                body::abandon(out.req, payload);
+                let body = failed_probe.take_payload();
+                let (status, headers) = (failed_probe.status(), failed_probe.headers());
+                return Ok(response::relay_response(out.table.clone(), out.route_index, status, headers, body).await);
+            }
+            Err(refusal) => {
+                body::abandon(out.req, payload);
+                return Err(refusal);
+            }
+        }
+    }
     let policy = route.retry.as_ref().filter(|p| p.allows(out.req.method()));
     if let (Some(_), None, BodyShape::Sized(length)) = (policy, &held, out.shape)
         && length <= MAX_REPLAY_BODY
@@ -97,7 +115,6 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         _ => SharedPayload::default(),
     };
     let verdict = VerdictCell::default();
-    let client = clients.get(route.upstream.connect_timeout);
     let mut attempt = 1;
     let sent = loop {
         let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout).no_decompress();

@@ -20,6 +20,7 @@
 pub mod body;
 pub mod client;
 mod forward;
+pub mod guard;
 pub mod headers;
 pub mod path;
 pub mod response;

@@ -91,7 +91,7 @@ pub(super) async fn read_limited(payload: &mut web::Payload, limit: u64, idle: D
 }
 
 /// Path parameters and query (decoded) and headers (credentials left out).
-fn request_parts(route: &Route, req: &HttpRequest, params: &[&str]) -> RequestParts {
+pub(super) fn request_parts(route: &Route, req: &HttpRequest, params: &[&str]) -> RequestParts {
     let params = route.params.iter().cloned().zip(params.iter().map(|v| percent_decode(v))).collect();
     let mut query = BTreeMap::new();
     for pair in req.uri().query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {

@@ -139,6 +139,9 @@ pub struct RouteSpec {
     pub tags: Option<Vec<String>>,
     /// When failed upstream requests are sent again.
     pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
+    /// Conditions that can deny the request before it is forwarded.
+    #[serde(default)]
+    pub guards: Vec<Spanned<crate::executor::guard::GuardSpec>>,
     /// Request transforms (`[[route.transforms]]`, tagged by `type`).
     #[serde(default)]
     pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,

@@ -2,7 +2,8 @@
 //!
 //! Paths (below `/v1`, as an OpenAI base URL):
 //! - `POST /chat/completions`: a completion, or SSE chunks when `"stream": true`
-//! - `POST /files`: a file object; `GET /files/{id}/content`: `hello file`, or,
+//! - `POST /files`: a file object; `GET /files/{id}`: its metadata, with
+//!   purpose `user_data` for ids containing `user` (404 for `missing`); `GET /files/{id}/content`: `hello file`, or,
 //!   for ids `big-N`, N bytes generated on the fly (byte i is `i % 251`)
 //! - `GET /models`: a model list; `ANY /echo/...`: 200 with an empty JSON object
 //! - `ANY /status/{code}`: that status, a JSON error body, `x-upstream-custom`
@@ -160,6 +161,15 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
         ["chat", "completions"] if streaming => sse(chat_chunks(), Duration::from_millis(20), None),
         ["chat", "completions"] => HttpResponse::Ok().json(chat_completion()),
         ["files"] => HttpResponse::Ok().json(file_object("file-abc", 11)),
+        ["files", "missing"] => HttpResponse::NotFound()
+            .json(serde_json::json!({"error": {"message": "No such File object: missing", "type": "invalid_request_error", "param": "id", "code": null}})),
+        ["files", id] => {
+            let mut file = file_object(id, 11);
+            if id.contains("user") {
+                file["purpose"] = "user_data".into();
+            }
+            HttpResponse::Ok().json(file)
+        }
         ["files", id, "content"] => match id.strip_prefix("big-").and_then(|n| n.parse::<u64>().ok()) {
             Some(size) => {
                 HttpResponse::Ok().content_type("application/octet-stream").no_chunking(size).streaming(generated(size))
