@@ -90,7 +90,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
     let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
     let guards = super::keep(errors, guards(src, &spec.guards, &params));
-    let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref())));
+    let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref()), &params));
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -149,8 +149,16 @@ fn guards(src: &Source, specs: &[Spanned<GuardSpec>], params: &[String]) -> Resu
         .collect()
 }
 
-fn retry_policy(src: &Source, spec: Option<&Spanned<RetrySpec>>) -> Result<Option<RetryPolicy>, SpecError> {
-    spec.map(|spec| RetryPolicy::compile(spec.get_ref()).map_err(|e| src.error_at(spec.span().start, e))).transpose()
+fn retry_policy(
+    src: &Source,
+    spec: Option<&Spanned<RetrySpec>>,
+    params: &[String],
+) -> Result<Option<RetryPolicy>, SpecError> {
+    let Some(spec) = spec else { return Ok(None) };
+    let at = spec.span().start;
+    let verify = spec.get_ref().verify.as_ref().map(|v| path::parse_template(&v.path, params)).transpose();
+    let verify = verify.map_err(|(msg, hint)| src.error_at(at, format!("retry.verify: {msg}")).with_hint(hint))?;
+    RetryPolicy::compile(spec.get_ref(), verify).map(Some).map_err(|e| src.error_at(at, e))
 }
 
 fn param_name(segment: &Segment) -> Option<String> {

@@ -18,6 +18,7 @@ use awc::error::{ConnectError, SendRequestError};
 use bytes::Bytes;
 
 use super::body::{self, BodyShape, GuardedBody, SharedPayload, VerdictCell};
+use super::probe::{self, Probed};
 use super::retry::{self, Failure, MAX_REPLAY_BODY};
 use super::transform::{self, Transformed};
 use super::{Clients, guard, headers, response};
@@ -139,6 +140,18 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         tokio::time::sleep(delay + jitter(delay)).await;
         attempt += 1;
     };
+    let failed = sent.as_ref().map_or(true, |r| r.status().is_client_error() || r.status().is_server_error());
+    if let (true, Some(verify)) = (failed, policy.and_then(|p| p.verify.as_ref())) {
+        let parts = transform::request_parts(route, out.req, &out.params);
+        if let Ok(Probed::Json(answer)) =
+            probe::send(route, out.req, &verify.path, &out.params, &client, out.request_id).await
+            && verify.success_when.holds(&parts, Some(&answer))?
+        {
+            tracing::info!(request_id = out.request_id, "the verify step found the operation done");
+            body::abandon(out.req, slot.take());
+            return Ok(HttpResponse::Ok().json(answer));
+        }
+    }
     let mut upstream = match sent {
         Ok(upstream) => upstream,
         Err(error) => {

@@ -19,9 +19,9 @@
 //! would most likely have failed the same way.
 
 use actix_web::http::StatusCode;
-use minijinja::{Environment, UndefinedBehavior};
 use serde::Deserialize;
 
+use super::probe::{self, Condition, Probed};
 use crate::error::RelayError;
 use crate::table::PathTemplate;
 use crate::transforms::RequestParts;
@@ -49,18 +49,12 @@ pub struct ProbeSpec {
 }
 
 /// A compiled guard.
+#[derive(Debug)]
 pub struct Guard {
     pub probe: Option<PathTemplate>,
-    condition: Environment<'static>,
-    source: String,
+    condition: Condition,
     pub status: StatusCode,
     pub message: String,
-}
-
-impl std::fmt::Debug for Guard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("deny_when", &self.source).field("status", &self.status).finish()
-    }
 }
 
 impl Guard {
@@ -70,30 +64,13 @@ impl Guard {
             .ok()
             .filter(|s| s.is_client_error() || s.is_server_error())
             .ok_or_else(|| format!("guard status {} must be a 4xx or 5xx status", spec.status))?;
-        let mut condition = Environment::new();
-        condition.set_undefined_behavior(UndefinedBehavior::Chainable);
-        let template = format!("{{% if {} %}}deny{{% endif %}}", spec.deny_when);
-        condition
-            .add_template_owned("guard", template)
-            .map_err(|e| format!("`deny_when` is not a valid expression: {}", e.detail().unwrap_or("syntax error")))?;
-        Ok(Guard { probe, condition, source: spec.deny_when.clone(), status, message: spec.message.clone() })
+        let condition = Condition::compile(&spec.deny_when, "deny_when")?;
+        Ok(Guard { probe, condition, status, message: spec.message.clone() })
     }
 
     /// Whether the request must be denied, given the probe's answer if any.
     pub fn denies(&self, parts: &RequestParts, probe: Option<&serde_json::Value>) -> Result<bool, RelayError> {
-        #[derive(serde::Serialize)]
-        struct Context<'a> {
-            #[serde(flatten)]
-            parts: &'a RequestParts,
-            probe: Option<&'a serde_json::Value>,
-        }
-        let template =
-            self.condition.get_template("guard").map_err(|e| RelayError::internal("guard", e.to_string()))?;
-        let verdict =
-            template.render(minijinja::Value::from(minijinja::value::Serde(Context { parts, probe }))).map_err(
-                |e| RelayError::internal("guard_failed", format!("A guard of this route could not be evaluated: {e}.")),
-            )?;
-        Ok(verdict == "deny")
+        self.condition.holds(parts, probe)
     }
 
     /// The refusal, in the OpenAI error shape.
@@ -115,27 +92,10 @@ pub async fn check(
     for guard in &route.guards {
         let probe = match &guard.probe {
             None => None,
-            Some(path) => {
-                let mut url = route.upstream.base_url.clone();
-                path.render_into(&mut url, params);
-                let mut request = client.get(url).timeout(route.timeout).no_decompress();
-                let peer = req.peer_addr().map(|addr| addr.ip());
-                super::headers::upstream_headers(req.headers(), route, peer, request_id, request.headers_mut());
-                request.headers_mut().remove(actix_web::http::header::CONTENT_TYPE);
-                let mut response = request.send_body(actix_web::body::None::new()).await.map_err(|e| {
-                    RelayError::bad_gateway(format!(
-                        "The guard's probe of upstream `{}` failed: {e}.",
-                        route.upstream.name
-                    ))
-                })?;
-                if !response.status().is_success() {
-                    return Ok(Some(response));
-                }
-                let answer = response.json::<serde_json::Value>().limit(1 << 20).await.map_err(|e| {
-                    RelayError::bad_gateway(format!("The guard's probe got an answer that is not JSON: {e}."))
-                })?;
-                Some(answer)
-            }
+            Some(path) => match probe::send(route, req, path, params, client, request_id).await? {
+                Probed::Json(answer) => Some(answer),
+                Probed::Failed(response) => return Ok(Some(response)),
+            },
         };
         if guard.denies(parts, probe.as_ref())? {
             return Err(guard.refusal());

@@ -23,6 +23,7 @@ mod forward;
 pub mod guard;
 pub mod headers;
 pub mod path;
+pub mod probe;
 pub mod response;
 pub mod retry;
 mod transform;

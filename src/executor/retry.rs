@@ -9,7 +9,13 @@
 //! on_status = [429, 500, 502, 503, 504]
 //! on_connect_error = true    # connection refused or reset, connect timeout
 //! allow_post = false         # POST and PATCH are retried only when true
+//! verify = { path = "/uploads/{upload_id}", success_when = "probe.status == 'completed'" }
 //! ```
+//!
+//! `verify` runs once after the last failed attempt: a GET of `path` on the
+//! upstream (it may use the route's path parameters). When its JSON answer
+//! satisfies `success_when`, that answer is returned with 200: the operation
+//! did succeed even though its own response was lost.
 //!
 //! A retry happens only before anything has been sent to the client, and
 //! only when the request body can be sent again: no body, a body the relay
@@ -35,6 +41,22 @@ pub struct RetrySpec {
     pub on_connect_error: bool,
     #[serde(default)]
     pub allow_post: bool,
+    pub verify: Option<VerifySpec>,
+}
+
+/// `verify = { path, success_when }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    pub path: String,
+    pub success_when: String,
+}
+
+/// A compiled verify step.
+#[derive(Debug)]
+pub struct Verify {
+    pub path: crate::table::PathTemplate,
+    pub success_when: super::probe::Condition,
 }
 
 fn yes() -> bool {
@@ -53,7 +75,7 @@ pub enum Backoff {
 pub const MAX_REPLAY_BODY: u64 = 1024 * 1024;
 
 /// A compiled retry policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct RetryPolicy {
     pub attempts: u32,
     pub backoff: Backoff,
@@ -62,6 +84,7 @@ pub struct RetryPolicy {
     pub on_status: Vec<u16>,
     pub on_connect_error: bool,
     pub allow_post: bool,
+    pub verify: Option<Verify>,
 }
 
 /// What went wrong with one attempt.
@@ -76,7 +99,8 @@ pub enum Failure {
 }
 
 impl RetryPolicy {
-    pub fn compile(spec: &RetrySpec) -> Result<Self, String> {
+    /// Compiles a policy; `verify_path` is the parsed `verify.path`.
+    pub fn compile(spec: &RetrySpec, verify_path: Option<crate::table::PathTemplate>) -> Result<Self, String> {
         if !(1..=10).contains(&spec.attempts) {
             return Err("`retry.attempts` must be between 1 and 10".into());
         }
@@ -97,6 +121,13 @@ impl RetryPolicy {
             on_status,
             on_connect_error: spec.on_connect_error,
             allow_post: spec.allow_post,
+            verify: match (&spec.verify, verify_path) {
+                (Some(verify), Some(path)) => Some(Verify {
+                    path,
+                    success_when: super::probe::Condition::compile(&verify.success_when, "retry.verify.success_when")?,
+                }),
+                _ => None,
+            },
         })
     }
 
@@ -138,7 +169,7 @@ mod tests {
     use super::*;
 
     fn policy(text: &str) -> RetryPolicy {
-        RetryPolicy::compile(&toml::from_str(text).unwrap()).unwrap()
+        RetryPolicy::compile(&toml::from_str(text).unwrap(), None).unwrap()
     }
 
     #[test]
@@ -175,7 +206,7 @@ mod tests {
         assert!(policy("attempts = 2").allows(&Method::GET));
         assert!(policy("attempts = 2\nallow_post = true").allows(&Method::POST));
         for bad in ["attempts = 0", "attempts = 2\nbase = \"soon\"", "attempts = 2\non_status = [200]"] {
-            assert!(RetryPolicy::compile(&toml::from_str(bad).unwrap()).is_err(), "{bad}");
+            assert!(RetryPolicy::compile(&toml::from_str(bad).unwrap(), None).is_err(), "{bad}");
         }
     }
 }
