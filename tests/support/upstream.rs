@@ -10,6 +10,8 @@
 //! - `/stall`: never answers
 //! - `/sse-slow`: 10 events 100 ms apart; counts streams dropped early
 //! - `/big-headers`: a 60 KiB response header
+//! - `POST /uploads/{id}/complete`: 500 for ids starting with `lost`;
+//!   `GET /uploads/{id}`: status `completed` for ids containing `done`
 //! - `/flaky/{key}/{n}`: 503 (with `Retry-After: 0`) for the first n
 //!   requests with that key, then 200 `{"attempt": k}`
 //! - `/hop-headers`: hop-by-hop response headers, `x-kept` and its own `x-request-id`
@@ -178,6 +180,12 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
         },
         ["models"] => HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": [
             {"id": "gpt-test", "object": "model", "created": 1, "owned_by": "test"}]})),
+        ["uploads", id, "complete"] if id.starts_with("lost") => HttpResponse::InternalServerError()
+            .json(serde_json::json!({"error": {"message": "the response was lost", "type": "server_error", "param": null, "code": null}})),
+        ["uploads", id] => {
+            let status = if id.contains("done") { "completed" } else { "pending" };
+            HttpResponse::Ok().json(serde_json::json!({"id": id, "object": "upload", "status": status}))
+        }
         ["flaky", key, failures] => {
             let attempt = {
                 let mut attempts = shared.attempts.lock().unwrap();

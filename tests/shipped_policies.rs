@@ -1,0 +1,66 @@
+//! The transforms and policies the shipped `routes.d/` uses, end to end:
+//! the `responses:stream` alias, uploads completed through retry and verify,
+//! and the user_data download guard.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
+mod support;
+
+use support::relay::{InProcess, client};
+use support::upstream::Upstream;
+
+#[actix_web::test]
+async fn the_streaming_alias_forces_stream_on() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let body = serde_json::json!({"model": "gpt-test", "input": "hi", "stream": false});
+    let response = client().post(relay.url("/v1/responses:stream?x=1")).send_json(&body).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/v1/responses?x=1");
+    let sent: serde_json::Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!(sent, serde_json::json!({"model": "gpt-test", "input": "hi", "stream": true}));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(seen.header("content-length"), Some(seen.body.len().to_string().as_str()));
+}
+
+#[actix_web::test]
+async fn a_lost_upload_completion_is_verified() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let body = serde_json::json!({"part_ids": ["part_1"]});
+
+    let mut response = client().post(relay.url("/v1/uploads/lost-done/complete")).send_json(&body).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["status"], "completed");
+    let targets: Vec<String> = upstream.requests().iter().map(|r| format!("{} {}", r.method, r.target)).collect();
+    assert_eq!(
+        targets,
+        [
+            "POST /v1/uploads/lost-done/complete",
+            "POST /v1/uploads/lost-done/complete",
+            "POST /v1/uploads/lost-done/complete",
+            "GET /v1/uploads/lost-done",
+        ]
+    );
+
+    // Not completed after all: the last failure is returned unchanged.
+    let mut response = client().post(relay.url("/v1/uploads/lost-pending/complete")).send_json(&body).await.unwrap();
+    assert_eq!(response.status().as_u16(), 500);
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(answer["error"]["message"], "the response was lost");
+}
+
+#[actix_web::test]
+async fn user_data_files_cannot_be_downloaded() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let mut denied = client().get(relay.url("/v1/files/file-user-9/content")).send().await.unwrap();
+    assert_eq!(denied.status().as_u16(), 403);
+    let body: serde_json::Value = denied.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "denied_by_guard");
+    let mut allowed = client().get(relay.url("/v1/files/file-abc/content")).send().await.unwrap();
+    assert_eq!(allowed.status().as_u16(), 200);
+    assert_eq!(&allowed.body().await.unwrap()[..], b"hello file");
+}
