@@ -212,4 +212,12 @@ pub struct RouteDocs {
     pub summary: Option<String>,
     pub description: Option<String>,
     pub tags: Vec<String>,
+    pub operation_id: String,
+    pub actions: Vec<String>,
+    pub consequential: Option<bool>,
+    pub deprecated: bool,
+    pub response: crate::spec::ResponseKind,
+    pub hidden: bool,
+    /// Where `openapi = {...}` was written, for located Actions checks.
+    pub openapi_origin: Option<Origin>,
 }

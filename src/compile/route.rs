@@ -113,11 +113,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         transforms: transforms?,
         retry: retry?,
         guards: guards?,
-        docs: RouteDocs {
-            summary: spec.summary.clone(),
-            description: spec.description.clone(),
-            tags: spec.tags.clone().or_else(|| defaults.tags.clone()).unwrap_or_default(),
-        },
+        docs: docs(src, spec, defaults),
         origin: Origin { file: src.path.clone(), line, column },
     };
     Some(Compiled { route, segments: segments? })
@@ -159,6 +155,26 @@ fn retry_policy(
     let verify = spec.get_ref().verify.as_ref().map(|v| path::parse_template(&v.path, params)).transpose();
     let verify = verify.map_err(|(msg, hint)| src.error_at(at, format!("retry.verify: {msg}")).with_hint(hint))?;
     RetryPolicy::compile(spec.get_ref(), verify).map(Some).map_err(|e| src.error_at(at, e))
+}
+
+fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults) -> RouteDocs {
+    let openapi = spec.openapi.as_ref().map(|o| o.get_ref().clone()).unwrap_or_default();
+    let openapi_origin = spec.openapi.as_ref().map(|o| {
+        let (line, column) = src.line_col(o.span().start);
+        Origin { file: src.path.clone(), line, column }
+    });
+    RouteDocs {
+        summary: spec.summary.clone(),
+        description: spec.description.clone(),
+        tags: spec.tags.clone().or_else(|| defaults.tags.clone()).unwrap_or_default(),
+        operation_id: openapi.operation_id.unwrap_or_else(|| spec.id.get_ref().replace(['.', '-'], "_")),
+        actions: openapi.actions,
+        consequential: openapi.consequential,
+        deprecated: openapi.deprecated,
+        response: openapi.response.unwrap_or_default(),
+        hidden: openapi.hidden,
+        openapi_origin,
+    }
 }
 
 fn param_name(segment: &Segment) -> Option<String> {

@@ -137,6 +137,8 @@ pub struct RouteSpec {
     pub description: Option<String>,
     /// Tags for the generated API document.
     pub tags: Option<Vec<String>>,
+    /// How the route appears in the generated OpenAPI and Actions documents.
+    pub openapi: Option<Spanned<OpenApiSpec>>,
     /// When failed upstream requests are sent again.
     pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
     /// Conditions that can deny the request before it is forwarded.
@@ -145,6 +147,40 @@ pub struct RouteSpec {
     /// Request transforms (`[[route.transforms]]`, tagged by `type`).
     #[serde(default)]
     pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
+}
+
+/// `openapi = { ... }` of a route.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenApiSpec {
+    /// Defaults to the route id with `.` and `-` turned into `_`.
+    pub operation_id: Option<String>,
+    /// The ChatGPT Actions sets this route is published in.
+    #[serde(default)]
+    pub actions: Vec<String>,
+    /// `x-openai-isConsequential`; defaults to false for GET, true otherwise.
+    pub consequential: Option<bool>,
+    #[serde(default)]
+    pub deprecated: bool,
+    /// What the route answers, for the document (default `json`).
+    pub response: Option<ResponseKind>,
+    /// Hide the route from the generated documents.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+/// What a route answers with, as documented.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseKind {
+    #[default]
+    Json,
+    /// JSON, or SSE when the request asks to stream.
+    JsonOrSse,
+    Sse,
+    Binary,
+    Empty,
+    Sdp,
 }
 
 /// `method = "GET"` or `method = ["GET", "POST"]`, kept as written.
