@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
+mod support;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -25,13 +27,7 @@ fn check(name: &str, args: &[&str], expect_success: bool) {
         !actual.contains("sk-must-not-appear") && !actual.contains("client-secret"),
         "{name} leaks a key:\n{actual}"
     );
-    let expected_path = fixture.join(format!("{name}.txt"));
-    if std::env::var_os("RELAY_BLESS").is_some() {
-        std::fs::write(&expected_path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-    assert_eq!(actual, expected, "{name}: output differs from {} (RELAY_BLESS=1 rewrites it)", expected_path.display());
+    support::golden::assert_golden(&fixture.join(format!("{name}.txt")), &actual);
 }
 
 #[test]

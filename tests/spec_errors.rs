@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
+mod support;
+
 use std::path::Path;
 
 use relay::compile::load_table;
@@ -22,13 +24,7 @@ fn check_case(name: &str) {
     };
     let prefix = format!("{}/", root.display());
     let actual: String = errors.iter().map(|e| format!("{e}\n")).collect::<String>().replace(&prefix, "");
-    let expected_path = dir.join("expected.txt");
-    if std::env::var_os("RELAY_BLESS").is_some() {
-        std::fs::write(&expected_path, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-    assert_eq!(actual, expected, "{name}: errors differ from {} (RELAY_BLESS=1 rewrites it)", expected_path.display());
+    support::golden::assert_golden(&dir.join("expected.txt"), &actual);
 }
 
 #[test]
