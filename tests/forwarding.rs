@@ -128,3 +128,24 @@ async fn query_strings_are_forwarded_byte_for_byte() {
         assert_eq!(upstream.last().target, target);
     }
 }
+
+#[actix_web::test]
+async fn delete_and_query_parameters_through_the_sdk() {
+    use async_openai::traits::RequestOptionsBuilder;
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let client = openai(&relay);
+
+    let deleted = client.files().delete("file-abc").await.unwrap();
+    assert!(deleted.deleted);
+    let seen = upstream.last();
+    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("DELETE", "/v1/files/file-abc"));
+
+    let files = client.files().query(&[("purpose", "batch"), ("limit", "2")]).unwrap().list().await.unwrap();
+    assert_eq!(files.data[0].id, "file-abc");
+    assert_eq!(upstream.last().target, "/v1/files?purpose=batch&limit=2");
+
+    let models = client.models().query(&[("beta", "true")]).unwrap().list().await.unwrap();
+    assert_eq!(models.data[0].id, "gpt-test");
+    assert_eq!(upstream.last().target, "/v1/models?beta=true");
+}

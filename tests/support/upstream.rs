@@ -2,8 +2,9 @@
 //!
 //! Paths (below `/v1`, as an OpenAI base URL):
 //! - `POST /chat/completions`: a completion, or SSE chunks when `"stream": true`
-//! - `POST /files`: a file object; `GET /files/{id}`: its metadata, with
-//!   purpose `user_data` for ids containing `user` (404 for `missing`); `GET /files/{id}/content`: `hello file`, or,
+//! - `GET /files`: a list of one file; `POST /files`: a file object; `GET /files/{id}`: its metadata, with
+//!   purpose `user_data` for ids containing `user` (404 for `missing`);
+//!   `DELETE /files/{id}`: a deletion object; `GET /files/{id}/content`: `hello file`, or,
 //!   for ids `big-N`, N bytes generated on the fly (byte i is `i % 251`)
 //! - `GET /models`: a model list; `ANY /echo/...`: 200 with an empty JSON object
 //! - `ANY /status/{code}`: that status, a JSON error body, `x-upstream-custom`
@@ -162,9 +163,15 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
     match segments.as_slice() {
         ["chat", "completions"] if streaming => sse(chat_chunks(), Duration::from_millis(20), None),
         ["chat", "completions"] => HttpResponse::Ok().json(chat_completion()),
+        ["files"] if req.method() == actix_web::http::Method::GET => HttpResponse::Ok().json(serde_json::json!({
+            "object": "list", "data": [file_object("file-abc", 11)], "first_id": "file-abc", "last_id": "file-abc",
+            "has_more": false})),
         ["files"] => HttpResponse::Ok().json(file_object("file-abc", 11)),
         ["files", "missing"] => HttpResponse::NotFound()
             .json(serde_json::json!({"error": {"message": "No such File object: missing", "type": "invalid_request_error", "param": "id", "code": null}})),
+        ["files", id] if req.method() == actix_web::http::Method::DELETE => {
+            HttpResponse::Ok().json(serde_json::json!({"id": id, "object": "file", "deleted": true}))
+        }
         ["files", id] => {
             let mut file = file_object(id, 11);
             if id.contains("user") {
