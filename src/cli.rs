@@ -1,4 +1,4 @@
-//! The `relay` command line: `serve`, `check` and `routes`.
+//! The `relay` command line: `serve`, `check`, `explain`, `routes` and `openapi`.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use crate::compile::{RELAY_KEYS_VAR, load_table};
 use crate::diagnostics::SpecError;
 use crate::env::Env;
+use crate::openapi::PUBLIC_URL_VAR;
 use crate::reload::Reloader;
 use crate::table::{Table, UpstreamAuth, WhenKeyMissing};
 use crate::{server, watcher};
@@ -58,6 +59,17 @@ pub enum Command {
         #[arg(long)]
         body: Option<PathBuf>,
     },
+    /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
+    Openapi {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
+        routes: PathBuf,
+        /// An Actions set (`default` for the default set) instead of the full document.
+        #[arg(long)]
+        actions: Option<String>,
+        /// The server URL written in the document (default: RELAY_PUBLIC_URL, else http://127.0.0.1:8080).
+        #[arg(long)]
+        server_url: Option<String>,
+    },
     /// List the routes: id, methods, path, upstream, upstream path.
     Routes {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
@@ -78,6 +90,7 @@ pub fn main() -> ExitCode {
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
+                print_warnings(&table);
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
                     table.routes.len(),
@@ -96,7 +109,46 @@ pub fn main() -> ExitCode {
             Some(table) => print_routes(&table, json),
             None => ExitCode::FAILURE,
         },
+        Command::Openapi { routes, actions, server_url } => {
+            let env = match server_url {
+                Some(url) => Env::from_pairs(std::env::vars().chain([(PUBLIC_URL_VAR.to_owned(), url)])),
+                None => env,
+            };
+            match load(&routes, &env) {
+                Some(table) => print_openapi(&table, actions.as_deref()),
+                None => ExitCode::FAILURE,
+            }
+        }
     }
+}
+
+fn print_warnings(table: &Table) {
+    let mut stderr = std::io::stderr().lock();
+    for warning in &table.documents.warnings {
+        let _ = writeln!(stderr, "{warning}");
+    }
+}
+
+fn print_openapi(table: &Table, actions: Option<&str>) -> ExitCode {
+    let docs = &table.documents;
+    let document = match actions {
+        None => &docs.full,
+        Some(set) => match docs.actions_set(set) {
+            Some(document) => document,
+            None => {
+                let known: Vec<&str> = docs.actions.keys().map(String::as_str).collect();
+                eprintln!("error: no Actions set named {set:?}; the sets are: {}", known.join(", "));
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let pretty = serde_json::from_slice::<serde_json::Value>(document)
+        .and_then(|value| serde_json::to_string_pretty(&value))
+        .unwrap_or_else(|_| String::from_utf8_lossy(document).into_owned());
+    if actions.is_some() {
+        print_warnings(table);
+    }
+    if writeln!(std::io::stdout().lock(), "{pretty}").is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 /// Loads a table, printing every error to stderr.
@@ -203,6 +255,9 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
             }
             _ => {}
         }
+    }
+    for warning in &table.documents.warnings {
+        tracing::warn!("{warning}");
     }
     tracing::info!(routes = table.routes.len(), %listen, dir = %routes.display(), "relay starting");
     drop(table);

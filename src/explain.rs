@@ -2,7 +2,8 @@
 //!
 //! It shows which route would match (or why none does, with the nearest
 //! candidates), what the relay would check, and the exact upstream request:
-//! method, URL, headers after the header policy (secrets redacted) and body.
+//! method, URL, headers after the header policy and the route's transforms
+//! (secrets redacted) and the body after transforms.
 
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -58,8 +59,21 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
     let _ = writeln!(out, "route: {} ({})", route.id, route.origin);
     let _ = writeln!(out, "checks:");
     checks(table, route, request, &mut out);
+    let transformed = match apply_transforms(route, &resolved.params, query, request) {
+        Ok(transformed) => transformed,
+        Err(error) => {
+            let _ = writeln!(out, "  transforms: REJECTED with {}: {}", error.status.as_u16(), error.message);
+            return (out, true);
+        }
+    };
+    let url = match &transformed.path {
+        Some(path) => {
+            format!("{}{path}{}", route.upstream.base_url, query.map(|q| format!("?{q}")).unwrap_or_default())
+        }
+        None => resolved.url,
+    };
     let _ = writeln!(out, "upstream request ({}):", route.upstream.name);
-    let _ = writeln!(out, "  {} {}", request.method, resolved.url);
+    let _ = writeln!(out, "  {} {}", request.method, url);
     let mut client = request.headers.clone();
     if let Some(body) = &request.body {
         client.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
@@ -67,7 +81,14 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
     let mut upstream = HeaderMap::new();
     let peer = IpAddr::V4(Ipv4Addr::LOCALHOST);
     headers::upstream_headers(&client, route, Some(peer), "relay-<generated per request>", &mut upstream);
-    if let Some(body) = &request.body {
+    for (name, value) in transformed.headers {
+        upstream.insert(name, value);
+    }
+    let body = transformed.body.or_else(|| request.body.clone());
+    if transformed.json {
+        upstream.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    if let Some(body) = &body {
         upstream.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     }
     let mut lines: Vec<String> =
@@ -76,7 +97,7 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
     for line in lines {
         let _ = writeln!(out, "{line}");
     }
-    match &request.body {
+    match &body {
         None => {}
         Some(body) => match std::str::from_utf8(body) {
             Ok(text) if body.len() <= 4096 => {
@@ -88,6 +109,47 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
         },
     }
     (out, true)
+}
+
+/// What the route's transforms make of the request (nothing without any).
+#[derive(Default)]
+struct Transformed {
+    path: Option<String>,
+    headers: Vec<(actix_web::http::header::HeaderName, HeaderValue)>,
+    body: Option<Vec<u8>>,
+    json: bool,
+}
+
+fn apply_transforms(
+    route: &Route,
+    params: &[&str],
+    query: Option<&str>,
+    request: &Request,
+) -> Result<Transformed, crate::error::RelayError> {
+    if route.transforms.is_empty() {
+        return Ok(Transformed::default());
+    }
+    let content_type = request.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let json_body = match &request.body {
+        Some(bytes) if route.transforms.needs_json_body() && crate::transforms::is_json(content_type) => {
+            Some(serde_json::from_slice(bytes).map_err(|e| {
+                crate::error::RelayError::bad_request(
+                    "invalid_json",
+                    format!("The request body is not valid JSON: {e}."),
+                )
+            })?)
+        }
+        _ => None,
+    };
+    let parts = crate::executor::transform::request_parts(route, params, query, &request.headers);
+    let applied = route.transforms.apply(&parts, json_body)?;
+    let json = applied.body.is_some();
+    Ok(Transformed {
+        path: applied.path,
+        headers: applied.headers,
+        body: applied.body.map(|v| v.to_string().into_bytes()),
+        json,
+    })
 }
 
 fn checks(table: &Table, route: &Route, request: &Request, out: &mut String) {
@@ -119,6 +181,19 @@ fn checks(table: &Table, route: &Route, request: &Request, out: &mut String) {
         Err(error) => format!("REJECTED with {}: {}", error.status.as_u16(), error.message),
     };
     let _ = writeln!(out, "  body: {verdict}");
+    if !route.guards.is_empty() {
+        let probes = route.guards.iter().filter(|g| g.probe.is_some()).count();
+        let _ = writeln!(
+            out,
+            "  guards: {} ({probes} with a probe of the upstream), evaluated when the request is served",
+            route.guards.len()
+        );
+    }
+    if let Some(retry) = &route.retry {
+        let post = if retry.allows(&request.method) { "" } else { " (not for this method)" };
+        let verify = if retry.verify.is_some() { ", then a verify step" } else { "" };
+        let _ = writeln!(out, "  retry: up to {} attempts{verify}{post}", retry.attempts);
+    }
 }
 
 /// Secrets never appear in the report.

@@ -18,9 +18,11 @@
 //! - [`transforms`]: request transforms, one file each, in a fixed order.
 //! - [`auth`]: relay keys for clients.
 //! - [`executor`]: the stages of one request, in order.
+//! - [`fetch`]: downloads files from client-given URLs, refusing SSRF.
 //! - [`error`]: errors the relay itself answers, in the OpenAI shape.
 //! - [`server`]: the HTTP server; `server::run` takes a bound listener.
 //! - [`explain`]: the dry run behind `relay explain`.
+//! - [`openapi`]: OpenAPI and ChatGPT Actions documents, built with the table.
 //! - [`cli`]: the `relay` command line.
 
 pub mod auth;
@@ -31,7 +33,9 @@ pub mod env;
 pub mod error;
 pub mod executor;
 pub mod explain;
+pub mod fetch;
 pub mod matcher;
+pub mod openapi;
 pub mod reload;
 pub mod server;
 pub mod spec;

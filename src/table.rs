@@ -32,6 +32,8 @@ pub struct Table {
     pub matcher: Matcher,
     pub client_keys: ClientKeys,
     pub loaded_at: SystemTime,
+    /// The OpenAPI and Actions documents of these routes.
+    pub documents: crate::openapi::Documents,
 }
 
 /// A request matched to a route, with the upstream URL it goes to.

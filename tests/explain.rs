@@ -75,3 +75,9 @@ fn no_route_lists_the_nearest_candidates() {
 fn a_wrong_method_names_the_allowed_ones() {
     check("wrong_method", &["DELETE", "/v1/threads"], false);
 }
+
+#[test]
+fn transforms_show_in_the_upstream_request() {
+    let args = ["POST", "/v1/responses:stream", "-H", "content-type: application/json", "--body", "stream_body.json"];
+    check("transforms", &args, true);
+}

@@ -18,6 +18,7 @@ use crate::auth::ClientKeys;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::matcher::{InsertError, Matcher, ShapeIndex, positional_pattern};
+use crate::openapi::Documents;
 use crate::spec::{SourceFile, load_dir};
 use crate::table::{Origin, Table, Upstream};
 
@@ -62,20 +63,16 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     check_unique_ids(&routes, &mut errors);
     let matcher = build_matcher(&routes, &segments, &mut errors);
+    let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
+    let server_url = crate::openapi::server_url(env);
+    let documents = keep_all(&mut errors, Documents::build(&routes, &server_url, client_keys.is_enabled()));
 
-    if !errors.is_empty() {
+    let (true, Some(documents)) = (errors.is_empty(), documents) else {
         return Err(errors);
-    }
+    };
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table {
-        version: 0,
-        routes,
-        upstreams,
-        matcher,
-        client_keys: ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default()),
-        loaded_at: SystemTime::now(),
-    })
+    Ok(Table { version: 0, routes, upstreams, matcher, client_keys, loaded_at: SystemTime::now(), documents })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their
@@ -157,6 +154,11 @@ fn build_matcher(
         }
     }
     matcher
+}
+
+/// Keeps a value, or records all its errors.
+fn keep_all<T>(errors: &mut Vec<SpecError>, result: Result<T, Vec<SpecError>>) -> Option<T> {
+    result.map_err(|e| errors.extend(e)).ok()
 }
 
 /// Keeps a value, or records its error; checking goes on either way.

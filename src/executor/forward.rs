@@ -73,7 +73,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
     }
     let client = clients.get(route.upstream.connect_timeout);
     if !route.guards.is_empty() {
-        let parts = transform::request_parts(route, out.req, &out.params);
+        let parts = transform::request_parts(route, &out.params, out.req.uri().query(), out.req.headers());
         match guard::check(route, out.req, &out.params, &parts, &client, out.request_id).await {
             Ok(None) => {}
             Ok(Some(mut failed_probe)) => {
@@ -142,7 +142,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
     };
     let failed = sent.as_ref().map_or(true, |r| r.status().is_client_error() || r.status().is_server_error());
     if let (true, Some(verify)) = (failed, policy.and_then(|p| p.verify.as_ref())) {
-        let parts = transform::request_parts(route, out.req, &out.params);
+        let parts = transform::request_parts(route, &out.params, out.req.uri().query(), out.req.headers());
         if let Ok(Probed::Json(answer)) =
             probe::send(route, out.req, &verify.path, &out.params, &client, out.request_id).await
             && verify.success_when.holds(&parts, Some(&answer))?

@@ -2,7 +2,8 @@
 //!
 //! A request passes these stages, in order:
 //!
-//! 1. The relay's own answers (health, `/relay/status`) are served at once.
+//! 1. The relay's own answers (health, `/relay/status`, the OpenAPI documents
+//!    and `/manifest`) are served at once.
 //! 2. Limits: the request head may total at most [`MAX_REQUEST_HEAD`] bytes.
 //! 3. Resolve ([`Table::resolve`]): the raw path is checked ([`path`]: dot
 //!    segments, encoded slashes; 400), the route matched (404, 405) and the
@@ -26,7 +27,7 @@ pub mod path;
 pub mod probe;
 pub mod response;
 pub mod retry;
-mod transform;
+pub mod transform;
 
 use std::sync::Arc;
 
@@ -119,11 +120,15 @@ async fn serve(
     .await
 }
 
-/// Answers the relay serves itself, before any route: health (public) and
-/// `/relay/status` (public on loopback, otherwise it needs a relay key).
+/// Answers the relay serves itself, before any route: health (public),
+/// `/relay/status` (public on loopback, otherwise it needs a relay key) and
+/// the generated documents (public, see [`documents`]).
 fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Result<Option<HttpResponse>, RelayError> {
     if *req.method() != Method::GET {
         return Ok(None);
+    }
+    if let Some(document) = documents(req.path(), &table.documents)? {
+        return Ok(Some(HttpResponse::Ok().content_type("application/json").body(document)));
     }
     let body = match req.path() {
         "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
@@ -141,6 +146,29 @@ fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Res
         _ => return Ok(None),
     };
     Ok(Some(HttpResponse::Ok().content_type("application/json").body(body.to_string())))
+}
+
+/// `/openapi.json`, `/openapi.actions.json`, `/openapi.actions/{set}.json`
+/// (404 for an unknown set) and `/manifest` (also `/v1/manifest`).
+fn documents(path: &str, docs: &crate::openapi::Documents) -> Result<Option<bytes::Bytes>, RelayError> {
+    let unknown = |set: &str| RelayError {
+        status: actix_web::http::StatusCode::NOT_FOUND,
+        kind: "invalid_request_error",
+        code: "unknown_actions_set",
+        message: format!("No Actions set named {set:?}; /manifest lists them."),
+        param: None,
+        retryable: false,
+        allow: None,
+    };
+    Ok(Some(match path {
+        "/openapi.json" => docs.full.clone(),
+        "/manifest" | "/v1/manifest" => docs.manifest.clone(),
+        "/openapi.actions.json" => docs.default_actions.clone().ok_or_else(|| unknown(crate::openapi::DEFAULT_SET))?,
+        _ => match path.strip_prefix("/openapi.actions/").and_then(|rest| rest.strip_suffix(".json")) {
+            Some(set) => docs.actions_set(set).cloned().ok_or_else(|| unknown(set))?,
+            None => return Ok(None),
+        },
+    }))
 }
 
 fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {

@@ -58,7 +58,7 @@ pub async fn run(
             None
         }
     };
-    let parts = request_parts(route, req, params);
+    let parts = request_parts(route, params, req.uri().query(), req.headers());
     let had_body = body.is_some();
     let mut applied = route.transforms.apply(&parts, body)?;
     let body = match applied.body.take() {
@@ -90,15 +90,18 @@ pub(super) async fn read_limited(payload: &mut web::Payload, limit: u64, idle: D
     }
 }
 
-/// Path parameters and query (decoded) and headers (credentials left out).
-pub(super) fn request_parts(route: &Route, req: &HttpRequest, params: &[&str]) -> RequestParts {
+/// What transforms, guards and conditions see of a request: path
+/// parameters and query (decoded) and headers (credentials left out).
+pub fn request_parts(route: &Route, params: &[&str], query: Option<&str>, headers: &HeaderMap) -> RequestParts {
     let params = route.params.iter().cloned().zip(params.iter().map(|v| percent_decode(v))).collect();
-    let mut query = BTreeMap::new();
-    for pair in req.uri().query().unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+    let mut decoded = BTreeMap::new();
+    for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        query.entry(percent_decode(&key.replace('+', " "))).or_insert_with(|| percent_decode(&value.replace('+', " ")));
+        decoded
+            .entry(percent_decode(&key.replace('+', " ")))
+            .or_insert_with(|| percent_decode(&value.replace('+', " ")));
     }
-    RequestParts { params, query, headers: visible_headers(req.headers()) }
+    RequestParts { params, query: decoded, headers: visible_headers(headers) }
 }
 
 fn visible_headers(headers: &HeaderMap) -> BTreeMap<String, String> {

@@ -111,6 +111,14 @@ impl Pipeline {
         self.transforms.is_empty()
     }
 
+    /// The schema of the `validate` transform, if the route has one.
+    pub fn validate_schema(&self) -> Option<&Value> {
+        self.transforms.iter().find_map(|t| match t {
+            Transform::Validate(v) => Some(v.schema()),
+            _ => None,
+        })
+    }
+
     /// Whether a JSON body must be read (and may be replaced).
     pub fn needs_json_body(&self) -> bool {
         self.transforms.iter().any(Transform::needs_json_body)

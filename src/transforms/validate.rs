@@ -27,6 +27,8 @@ pub struct ValidateSpec {
 /// A compiled schema.
 pub struct Validate {
     name: String,
+    /// The schema as read, for the generated OpenAPI document.
+    schema: Value,
     validator: jsonschema::Validator,
 }
 
@@ -49,7 +51,12 @@ impl Validate {
             serde_json::from_str(&text).map_err(|e| format!("schema {} is not JSON: {e}", path.display()))?;
         let validator = jsonschema::validator_for(&schema)
             .map_err(|e| format!("schema {} is not a valid JSON Schema: {e}", path.display()))?;
-        Ok(Validate { name: name.clone(), validator })
+        Ok(Validate { name: name.clone(), schema, validator })
+    }
+
+    /// The JSON Schema the body is checked against.
+    pub fn schema(&self) -> &Value {
+        &self.schema
     }
 
     /// 400 with the first problem's JSON pointer, or `Ok`.

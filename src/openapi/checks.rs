@@ -1,0 +1,243 @@
+//! The rules of ChatGPT Actions, checked when the table is compiled.
+//!
+//! Errors (the table does not compile, so `serve` never publishes a document
+//! ChatGPT would refuse):
+//!
+//! - operationIds are unique across the full document;
+//! - in an Actions set: set names and operationIds use letters, digits, `_`
+//!   and `-`; `summary` and `description` have at most 300 characters,
+//!   parameter descriptions at most 700; no multipart request body; no
+//!   hidden route.
+//!
+//! Warnings (`relay check` prints them; nothing fails):
+//!
+//! - a set with more than 30 operations;
+//! - a route that streams (`sse`, `json_or_sse`) or returns binary: Actions
+//!   read at most ~100,000 characters and wait at most 45 s;
+//! - a server URL that is not https while Actions sets exist.
+//!
+//! Each message is located at the route's `openapi = {...}` (else the route).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde_json::Value;
+
+use super::actions::Sets;
+use super::document::Operation;
+use crate::diagnostics::SpecError;
+use crate::spec::ResponseKind;
+use crate::table::{Origin, Route};
+
+/// Longest `summary` or `description` ChatGPT accepts.
+pub const MAX_SUMMARY: usize = 300;
+/// Longest parameter description ChatGPT accepts.
+pub const MAX_PARAMETER_DESCRIPTION: usize = 700;
+/// Operations beyond this many per set are not all offered to the model.
+pub const MAX_OPERATIONS: usize = 30;
+
+/// Advice about a document; it never stops the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where it was written; `None` for the environment (server URL).
+    pub origin: Option<Origin>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Some(origin) => write!(f, "{origin}: warning: {}", self.message)?,
+            None => write!(f, "warning: {}", self.message)?,
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where messages about a route's documents point.
+fn origin(route: &Route) -> &Origin {
+    route.docs.openapi_origin.as_ref().unwrap_or(&route.origin)
+}
+
+fn error(route: &Route, message: String, hint: impl Into<String>) -> SpecError {
+    let at = origin(route);
+    SpecError { file: at.file.clone(), line: at.line, column: at.column, message, hint: Some(hint.into()) }
+}
+
+fn warning(route: &Route, message: String, hint: impl Into<String>) -> Warning {
+    Warning { origin: Some(origin(route).clone()), message, hint: Some(hint.into()) }
+}
+
+/// Two operations with one operationId make the document invalid.
+pub fn unique_operation_ids(operations: &[Operation<'_>], errors: &mut Vec<SpecError>) {
+    let mut seen: HashMap<&str, &Route> = HashMap::new();
+    for op in operations {
+        if let Some(first) = seen.insert(&op.id, op.spec)
+            && !std::ptr::eq(first, op.spec)
+        {
+            errors.push(error(
+                op.spec,
+                format!("operationId `{}` of route `{}` is also used by route `{}`", op.id, op.spec.id, first.id),
+                format!(
+                    "`{}` is at {}; set `openapi = {{ operation_id = \"...\" }}` to a unique name",
+                    first.id, first.origin
+                ),
+            ));
+        }
+    }
+}
+
+/// The Actions rules, for every route in a set and every set.
+pub fn check_actions(
+    routes: &[Route],
+    operations: &[Operation<'_>],
+    sets: &Sets,
+    server_url: &str,
+    errors: &mut Vec<SpecError>,
+    warnings: &mut Vec<Warning>,
+) {
+    for &index in &sets.union {
+        let route = &routes[index];
+        for name in &route.docs.actions {
+            if !valid_name(name) {
+                errors.push(error(
+                    route,
+                    format!("Actions set name {name:?} of route `{}` is not valid", route.id),
+                    "use letters, digits, `_` and `-`: the set is served at /openapi.actions/NAME.json",
+                ));
+            }
+        }
+        if route.docs.hidden {
+            errors.push(error(
+                route,
+                format!("route `{}` is hidden but listed in an Actions set", route.id),
+                "remove `hidden = true` or the `actions` list",
+            ));
+        }
+        check_route(route, errors, warnings);
+        for op in operations.iter().filter(|op| op.route == index) {
+            check_operation(op, errors);
+        }
+    }
+    let mut all: Vec<(&str, &[usize])> = sets.named.iter().map(|(n, m)| (n.as_str(), &m[..])).collect();
+    if !sets.named.contains_key(super::DEFAULT_SET) && !sets.union.is_empty() {
+        all.push((super::DEFAULT_SET, &sets.union));
+    }
+    for (name, members) in all {
+        let ops: Vec<&Operation<'_>> = operations.iter().filter(|op| members.contains(&op.route)).collect();
+        if let Some(extra) = ops.get(MAX_OPERATIONS) {
+            warnings.push(warning(
+                extra.spec,
+                format!("Actions set `{name}` has {} operations; ChatGPT uses at most {MAX_OPERATIONS}", ops.len()),
+                "split the set: give some routes another `actions` name",
+            ));
+        }
+    }
+    if !sets.union.is_empty() && !server_url.starts_with("https://") {
+        warnings.push(Warning {
+            origin: None,
+            message: format!("the documents' server URL {server_url} is not https; ChatGPT Actions need https"),
+            hint: Some(format!("set {}=https://YOUR-HOST before importing an Actions set", super::PUBLIC_URL_VAR)),
+        });
+    }
+}
+
+fn check_route(route: &Route, errors: &mut Vec<SpecError>, warnings: &mut Vec<Warning>) {
+    let docs = &route.docs;
+    for (field, text) in [("summary", &docs.summary), ("description", &docs.description)] {
+        let length = text.as_deref().map_or(0, |t| t.chars().count());
+        if length > MAX_SUMMARY {
+            errors.push(error(
+                route,
+                format!(
+                    "the {field} of route `{}` has {length} characters; ChatGPT Actions allow {MAX_SUMMARY}",
+                    route.id
+                ),
+                format!("shorten `{field}` of this route, which is in an Actions set"),
+            ));
+        }
+    }
+    if route.body.accept.iter().any(|media| media == "multipart/form-data") {
+        errors.push(error(
+            route,
+            format!("route `{}` takes multipart/form-data, which ChatGPT Actions cannot send", route.id),
+            "offer a JSON form of this route (the `json_to_multipart` transform, when available) and list that one",
+        ));
+    }
+    let limits = "ChatGPT Actions read at most ~100,000 characters of a response and wait at most 45 s";
+    match docs.response {
+        ResponseKind::Sse | ResponseKind::JsonOrSse => warnings.push(warning(
+            route,
+            format!("route `{}` can stream server-sent events; {limits}", route.id),
+            "Actions do not read streams: keep `stream` off, or leave this route out of the set",
+        )),
+        ResponseKind::Binary => warnings.push(warning(
+            route,
+            format!("route `{}` returns binary content; {limits}", route.id),
+            "prefer a route that answers JSON (metadata, a URL) in an Actions set",
+        )),
+        _ => {}
+    }
+}
+
+fn check_operation(op: &Operation<'_>, errors: &mut Vec<SpecError>) {
+    if !valid_name(&op.id) {
+        errors.push(error(
+            op.spec,
+            format!("operationId {:?} of route `{}` is not valid for ChatGPT Actions", op.id, op.spec.id),
+            "use letters, digits, `_` and `-` in `openapi.operation_id`",
+        ));
+    }
+    for problem in long_parameter_descriptions(&op.value) {
+        errors.push(error(op.spec, format!("{problem} in route `{}`", op.spec.id), "shorten the description"));
+    }
+}
+
+/// Parameter descriptions longer than ChatGPT accepts, as messages.
+pub fn long_parameter_descriptions(operation: &Value) -> Vec<String> {
+    let params = operation.get("parameters").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    params
+        .iter()
+        .filter_map(|p| {
+            let length = p.get("description").and_then(Value::as_str)?.chars().count();
+            let name = p.get("name").and_then(Value::as_str).unwrap_or("?");
+            (length > MAX_PARAMETER_DESCRIPTION).then(|| {
+                format!(
+                    "the description of parameter `{name}` has {length} characters; ChatGPT Actions allow {MAX_PARAMETER_DESCRIPTION}"
+                )
+            })
+        })
+        .collect()
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parameter_descriptions_are_limited() {
+        let long = "x".repeat(701);
+        let op = json!({"parameters": [{"name": "a", "description": "short"}, {"name": "b", "description": long}]});
+        assert_eq!(
+            long_parameter_descriptions(&op),
+            vec!["the description of parameter `b` has 701 characters; ChatGPT Actions allow 700".to_owned()]
+        );
+        assert!(long_parameter_descriptions(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn names_are_letters_digits_underscore_dash() {
+        assert!(valid_name("files_list-2"));
+        assert!(!valid_name("files.list"));
+        assert!(!valid_name(""));
+    }
+}
