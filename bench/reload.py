@@ -4,7 +4,10 @@
 1. Latency: a route file is rewritten with a new path N times; the time from
    the write to the first request that the new route answers is recorded
    (polled every 2 ms). Printed as p50 / p99 / max.
-2. Memory: 100 SSE streams are held open through a slow loopback upstream
+2. Failures under swaps: clients send requests as fast as 4 keep-alive
+   connections allow while the table is swapped 10 times a second; every
+   answer that is not 200 counts as a failure.
+3. Memory: 100 SSE streams are held open through a slow loopback upstream
    while the table is reloaded 1,000 times (file change + SIGHUP, watcher
    off); the relay's RSS is read before and after.
 
@@ -19,8 +22,17 @@ RELAY = sys.argv[1] if len(sys.argv) > 1 else "target/release/relay"
 class SlowSSE(http.server.BaseHTTPRequestHandler):
     """Answers every request with an SSE stream: one event a second, for a minute."""
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def do_GET(self):
+        if self.path.endswith("/fast"):
+            body = b'{"ok":true}'
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
@@ -62,7 +74,21 @@ def rss_kb(pid):
 
 
 def route(path):
-    return f'[[route]]\nid = "probe"\nmethod = "GET"\npath = "{path}"\n'
+    return (f'[[route]]\nid = "probe"\nmethod = "GET"\npath = "{path}"\n'
+            '[[route]]\nid = "fast"\nmethod = "GET"\npath = "/v1/fast"\n')
+
+
+def hammer(port, stop, counts):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    while not stop.is_set():
+        try:
+            conn.request("GET", "/v1/fast")
+            response = conn.getresponse()
+            response.read()
+            counts["ok" if response.status == 200 else "failed"] += 1
+        except OSError:
+            counts["failed"] += 1
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
 
 
 def start_relay(routes, port, *args):
@@ -110,6 +136,25 @@ def main():
 
         port = free_port()
         relay = start_relay(routes, port, "--no-watch")
+        stop, counts = threading.Event(), {"ok": 0, "failed": 0}
+        workers = [threading.Thread(target=hammer, args=(port, stop, counts)) for _ in range(4)]
+        for w in workers:
+            w.start()
+        started = time.monotonic()
+        swaps = 0
+        while time.monotonic() - started < 5:
+            with open(probe, "w") as f:
+                f.write(route("/v1/probe-40") + f"# swap {swaps}\n")
+            os.kill(relay.pid, signal.SIGHUP)
+            swaps += 1
+            time.sleep(0.1)
+        stop.set()
+        for w in workers:
+            w.join()
+        rate = (counts["ok"] + counts["failed"]) / (time.monotonic() - started)
+        print(f"under {swaps} table swaps in 5 s (10/s): {counts['ok']} requests answered 200, "
+              f"{counts['failed']} failed ({rate:.0f} req/s from 4 Python connections)")
+
         streams = []
         for _ in range(100):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
