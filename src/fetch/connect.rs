@@ -19,6 +19,8 @@ use awc::{Client, Connector};
 use futures_util::future::LocalBoxFuture;
 use tokio::net::TcpStream;
 
+use super::Checked;
+
 /// A TCP connector that only connects to a fixed list of checked addresses,
 /// and only for the host it was built for.
 #[derive(Clone)]
@@ -56,26 +58,20 @@ impl Service<ConnectInfo<Uri>> for Pinned {
     }
 }
 
-/// A client for one request to `uri`, connecting only to `addrs`.
+/// A client for one hop, connecting only to the hop's checked addresses.
 ///
 /// Like the upstream clients: no redirects, no default headers, no
 /// decompression, HTTP/1.1 over rustls. The client and its pool live for
 /// one hop, so no connection is shared between fetches.
-pub(crate) fn client(
-    uri: &Uri,
-    port: u16,
-    addrs: &[SocketAddr],
-    connect_timeout: Duration,
-    tls: Arc<rustls::ClientConfig>,
-) -> Client {
+pub(crate) fn client(hop: &Checked, connect_timeout: Duration, tls: Arc<rustls::ClientConfig>) -> Client {
     crate::executor::client::install_crypto_provider();
     let pinned = Pinned {
-        host: uri.host().unwrap_or_default().into(),
-        port,
-        addrs: addrs.into(),
+        host: hop.url.uri.host().unwrap_or_default().into(),
+        port: hop.url.port,
+        addrs: hop.addrs.as_slice().into(),
         attempt_timeout: connect_timeout,
     };
-    let attempts = u32::try_from(addrs.len()).unwrap_or(u32::MAX).max(1);
+    let attempts = u32::try_from(hop.addrs.len()).unwrap_or(u32::MAX).max(1);
     let connector = Connector::new()
         .rustls_0_23(tls)
         .connector(pinned)

@@ -4,15 +4,15 @@
 //! `openaiFileIdRefs[].download_link` and must fetch them without becoming
 //! a way into the relay's network (SSRF). Every hop of a fetch is:
 //!
-//! 1. parsed once ([`url`]) and admitted by the [`FetchPolicy`] ([`policy`]):
+//! 1. parsed once (`url`) and admitted by the [`FetchPolicy`] ([`policy`]):
 //!    https only unless `allow_http`, optional host allowlist;
 //! 2. resolved once through a [`Resolve`] ([`resolve`]); IP literals skip it;
 //! 3. checked: every resolved address must pass the [`AddressCheck`]
 //!    ([`address`]); if any fails, the fetch is refused;
-//! 4. connected to those checked addresses only ([`connect`]);
+//! 4. connected to those checked addresses only (`connect`);
 //! 5. sent as a bare GET (Host, `User-Agent: relay`, `Accept: */*`: no
 //!    credential of the client or the upstream ever reaches the file host);
-//! 6. read with the size cap ([`transfer`]); a redirect starts the next hop
+//! 6. read with the size cap (`transfer`); a redirect starts the next hop
 //!    if the policy allows one, else it is refused.
 //!
 //! The whole fetch runs under `total_timeout`. Errors are [`FetchError`]s
@@ -22,7 +22,7 @@
 //! # Why awc
 //!
 //! awc lets the TCP connector be replaced (`Connector::connector`), so the
-//! relay keeps one HTTP client stack: the pinned connector in [`connect`]
+//! relay keeps one HTTP client stack: the pinned connector in `connect`
 //! opens the socket to a checked address, and awc's rustls layer does the
 //! handshake with SNI and certificate checks for the URL's host name. The
 //! price is awc's `!Send` futures, which actix-web handlers accept.
@@ -124,8 +124,7 @@ impl Fetcher {
         let mut hop = self.checked(FileUrl::parse(url)?).await?;
         let mut redirects = 0;
         loop {
-            let client =
-                connect::client(&hop.url.uri, hop.url.port, &hop.addrs, self.policy.connect_timeout, self.tls.clone());
+            let client = connect::client(&hop, self.policy.connect_timeout, self.tls.clone());
             match transfer::get(&client, &hop.url.uri, self.policy.max_bytes).await? {
                 Hop::File(file) => return Ok(file),
                 Hop::Redirect(location) => {
