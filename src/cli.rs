@@ -90,13 +90,13 @@ pub fn main() -> ExitCode {
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
-                print_warnings(&table);
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
                     table.routes.len(),
                     table.upstreams.len(),
                     routes.display()
                 );
+                print_warnings(&table);
                 ExitCode::SUCCESS
             }
             None => ExitCode::FAILURE,
