@@ -15,11 +15,8 @@
 # default openapi-spec-validator), RELAY_ROUTES (default routes.d).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
-PYTHON="${PYTHON:-python3}"
+# shellcheck source=../python_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../python_env.sh"
 VENV="$TARGET/openapi-venv"
 OUT="$TARGET/openapi-docs"
 ROUTES="${RELAY_ROUTES:-routes.d}"
@@ -28,16 +25,7 @@ echo "== building the relay"
 cargo build --quiet
 RELAY="$TARGET/debug/relay"
 
-echo "== installing openapi-spec-validator into ${VENV#"$ROOT"/}"
-if ! "$VENV/bin/python" -c 'import openapi_spec_validator' >/dev/null 2>&1; then
-  rm -rf "$VENV"
-  if ! "$PYTHON" -m venv "$VENV" ||
-    ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${OPENAPI_VALIDATOR:-openapi-spec-validator}"; then
-    rm -rf "$VENV"
-    echo "SKIP: could not install openapi-spec-validator with $PYTHON; is PyPI reachable?"
-    exit 0
-  fi
-fi
+python_venv "$VENV" openapi_spec_validator "${OPENAPI_VALIDATOR:-openapi-spec-validator}" || exit 0
 
 rm -rf "$OUT"
 mkdir -p "$OUT"

@@ -15,11 +15,8 @@
 # SMOKE_VERBOSE=1 (tracebacks for failed checks).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
-PYTHON="${PYTHON:-python3}"
+# shellcheck source=../python_env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../python_env.sh"
 VENV="$TARGET/sdk-venv"
 LOGS="$TARGET/sdk-logs"
 # Loopback must never go through a proxy someone has configured.
@@ -29,16 +26,7 @@ echo "== building the relay and the mock upstream"
 cargo build --quiet
 cargo build --quiet --example mock_upstream
 
-echo "== installing the OpenAI Python SDK into ${VENV#"$ROOT"/}"
-if ! "$VENV/bin/python" -c 'import openai' >/dev/null 2>&1; then
-  rm -rf "$VENV"
-  if ! "$PYTHON" -m venv "$VENV" ||
-    ! "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${OPENAI_SDK:-openai}"; then
-    rm -rf "$VENV"
-    echo "SKIP: could not install the OpenAI Python SDK (${OPENAI_SDK:-openai}) with $PYTHON; is PyPI reachable?"
-    exit 0
-  fi
-fi
+python_venv "$VENV" openai "${OPENAI_SDK:-openai}" || exit 0
 "$VENV/bin/python" -c 'import openai, sys; print(f"openai {openai.__version__} on Python {sys.version.split()[0]}")'
 
 mkdir -p "$LOGS"

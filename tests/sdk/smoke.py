@@ -163,11 +163,11 @@ def embeddings_create():
 
 @check
 def files_create():
-    uploaded = client.files.create(file=("smoke.jsonl", UPLOAD, "application/octet-stream"), purpose="user_data")
+    uploaded = client.files.create(file=("smoke.jsonl", UPLOAD, "application/octet-stream"), purpose="assistants")
     shared["file"] = uploaded
     expect(uploaded.object == "file" and uploaded.id.startswith("file-"), f"got {uploaded!r}")
     expect(uploaded.bytes == len(UPLOAD), f"bytes {uploaded.bytes} != {len(UPLOAD)}")
-    expect(uploaded.filename == "smoke.jsonl" and uploaded.purpose == "user_data", f"got {uploaded!r}")
+    expect(uploaded.filename == "smoke.jsonl" and uploaded.purpose == "assistants", f"got {uploaded!r}")
     return f"{uploaded.id}, {uploaded.bytes} bytes"
 
 
@@ -176,7 +176,7 @@ def files_list_and_retrieve():
     file_id = shared["file"].id
     expect(file_id in [f.id for f in client.files.list()], "uploaded file not listed")
     # The query string reaches the upstream: ?purpose= filters the list.
-    expect(file_id in [f.id for f in client.files.list(purpose="user_data")], "not listed under its purpose")
+    expect(file_id in [f.id for f in client.files.list(purpose="assistants")], "not listed under its purpose")
     expect(file_id not in [f.id for f in client.files.list(purpose="batch")], "listed under another purpose")
     expect(client.files.retrieve(file_id).bytes == len(UPLOAD), "retrieved size differs")
 
@@ -190,6 +190,21 @@ def files_content():
     data = raw.parse().content
     expect(data == UPLOAD, f"downloaded {len(data)} bytes that differ from the {len(UPLOAD)} uploaded")
     return f"{len(data)} bytes, identical"
+
+
+@check
+def user_data_downloads_are_refused():
+    # The shipped files.content route has a guard: it looks the file up and
+    # refuses user_data files with 403 in the OpenAI error shape.
+    private = client.files.create(file=("private.txt", b"secret", "text/plain"), purpose="user_data")
+    try:
+        client.files.content(private.id)
+    except openai.PermissionDeniedError as error:
+        expect(error.body and error.body.get("code") == "denied_by_guard", f"body {error.body!r}")
+        return "403 denied_by_guard"
+    finally:
+        client.files.delete(private.id)
+    raise AssertionError("a user_data file was downloaded")
 
 
 @check
