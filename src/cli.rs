@@ -273,7 +273,7 @@ fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<us
     }
     let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
     let result = actix_web::rt::System::new().block_on(async move {
-        let options = server::Options { workers, reloader: Some(reloader.clone()) };
+        let options = server::Options { workers, reloader: Some(reloader.clone()), ..Default::default() };
         let server = server::run(listener, reloader.table(), &options)?;
         let (signal, mut signals) = tokio::sync::mpsc::channel(1);
         let _watcher = watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {

@@ -14,6 +14,7 @@ use actix_web::{App, HttpServer, web};
 use crate::executor::{self, Clients, Worker};
 use crate::reload::Reloader;
 use crate::table::SharedTable;
+use crate::transforms::json_to_multipart::FetchContext;
 
 /// Server settings that are not part of the route table.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +23,10 @@ pub struct Options {
     pub workers: Option<usize>,
     /// The reloader behind the table, for `GET /relay/status`.
     pub reloader: Option<Arc<Reloader>>,
+    /// Which addresses `json_to_multipart` may fetch files from. Only tests
+    /// change this (to reach a loopback file server); the default refuses
+    /// every address that is not public.
+    pub fetch_address_check: Option<crate::fetch::AddressCheck>,
 }
 
 /// Starts serving `table` on `listener`. The returned server must be awaited
@@ -29,8 +34,11 @@ pub struct Options {
 pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std::io::Result<Server> {
     let tls = executor::client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
+    let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
     let mut server = HttpServer::new(move || {
-        let worker = Worker { table: table.clone(), clients: Clients::new(tls.clone()), reloader: reloader.clone() };
+        let fetch = FetchContext { tls: tls.clone(), address_check };
+        let worker =
+            Worker { table: table.clone(), clients: Clients::new(tls.clone()), reloader: reloader.clone(), fetch };
         App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
     })
     // A client that closes its side must cancel the upstream request at once.

@@ -24,6 +24,9 @@ const BASE_URL: &str = "http://upstream.test/v1";
 const EXTRA_ROUTES: &[(&str, &str)] = &[
     // The streaming alias of `POST /responses` that ChatGPT Actions clients use.
     ("POST", "/v1/responses:stream"),
+    // JSON forms of the image uploads for ChatGPT Actions (json_to_multipart).
+    ("POST", "/v1/actions/images/edits"),
+    ("POST", "/v1/actions/images/variations"),
 ];
 
 /// Operations that need the admin key although their `auth` column says

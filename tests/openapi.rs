@@ -69,6 +69,24 @@ fn shipped_document_is_openapi_3_1_with_one_operation_per_route_method() {
 }
 
 #[test]
+fn images_actions_document_is_golden() {
+    let table = shipped(&[("RELAY_PUBLIC_URL", "https://relay.example.test/")]);
+    let doc = table.documents.actions_set("images").unwrap();
+    oas3::from_json(std::str::from_utf8(doc).unwrap()).unwrap();
+    let value = json(doc);
+    // JSON in, described in the shape ChatGPT sends files; no multipart.
+    let edit = &value["paths"]["/v1/actions/images/edits"]["post"];
+    let content = edit["requestBody"]["content"].as_object().unwrap();
+    assert_eq!(content.keys().collect::<Vec<_>>(), ["application/json"]);
+    let refs = &content["application/json"]["schema"]["properties"]["openaiFileIdRefs"];
+    assert_eq!(refs["items"]["required"], serde_json::json!(["download_link"]));
+    assert_eq!(edit["x-openai-isConsequential"], true);
+    let pretty = serde_json::to_string_pretty(&value).unwrap() + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openapi/actions_images.json");
+    support::golden::assert_golden(&path, &pretty);
+}
+
+#[test]
 fn files_actions_document_is_golden() {
     let table = shipped(&[("RELAY_PUBLIC_URL", "https://relay.example.test/")]);
     let doc = table.documents.actions_set("files").unwrap();
@@ -79,7 +97,15 @@ fn files_actions_document_is_golden() {
     // The default set is the union of the shipped sets.
     let default = json(table.documents.actions_set("default").unwrap());
     let paths: Vec<&String> = default["paths"].as_object().unwrap().keys().collect();
-    assert_eq!(paths, ["/v1/files", "/v1/files/{file_id}", "/v1/responses", "/v1/responses/{response_id}"]);
+    let expected = [
+        "/v1/actions/images/edits",
+        "/v1/actions/images/variations",
+        "/v1/files",
+        "/v1/files/{file_id}",
+        "/v1/responses",
+        "/v1/responses/{response_id}",
+    ];
+    assert_eq!(paths, expected);
     assert_eq!(default["paths"]["/v1/responses"]["post"]["x-openai-isConsequential"], true);
 }
 
@@ -256,7 +282,7 @@ fn the_openapi_command_prints_documents_and_check_prints_warnings() {
     assert_eq!(json(&out.stdout)["openapi"], "3.1.0");
     let out = relay(&["openapi", "--actions", "nope"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the sets are: files, responses"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the sets are: files, images, responses"));
     let out = relay(&["check"]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -20,11 +20,12 @@ use bytes::Bytes;
 use super::body::{self, BodyShape, GuardedBody, SharedPayload, VerdictCell};
 use super::probe::{self, Probed};
 use super::retry::{self, Failure, MAX_REPLAY_BODY};
-use super::transform::{self, Transformed};
+use super::transform::{self, Body, Transformed};
 use super::{Clients, guard, headers, response};
 use crate::error::RelayError;
 use crate::table::{Route, Table};
 use crate::transforms::is_json;
+use crate::transforms::json_to_multipart::{FetchContext, Multipart};
 
 /// Everything needed to send one request upstream.
 pub struct Outbound<'a> {
@@ -45,20 +46,24 @@ enum Outgoing {
     Empty { sent_length: bool },
     /// Bytes the relay holds; `json` sets the content type.
     Held { bytes: Bytes, json: bool },
+    /// A multipart body built from JSON; its pieces are shared, not copied.
+    Multipart(Multipart),
     /// The client's body, streamed once.
     Streamed(SharedPayload),
 }
 
 /// Sends the request (with retries) and relays the response.
-pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpResponse, RelayError> {
+pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext) -> Result<HttpResponse, RelayError> {
     let route = &out.table.routes[out.route_index];
     let mut payload = out.payload;
     let mut url = out.url;
     let mut extra_headers = Vec::new();
     let mut held = None;
+    // Whether `held` JSON came from the transforms (and so sets the type).
+    let mut transformed_json = false;
     if !route.transforms.is_empty() {
         let Transformed { body, applied } =
-            match transform::run(route, out.req, &out.params, out.shape, &mut payload).await {
+            match transform::run(route, out.req, &out.params, out.shape, &mut payload, fetch).await {
                 Ok(result) => result,
                 Err(error) => {
                     body::abandon(out.req, payload);
@@ -69,7 +74,8 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
             url = rebuild_url(route, path, out.req.uri().query());
         }
         extra_headers = applied.headers;
-        held = body.map(|bytes| (bytes, true));
+        transformed_json = matches!(body, Some(Body::Json(_)));
+        held = body;
     }
     let client = clients.get(route.upstream.connect_timeout);
     if !route.guards.is_empty() {
@@ -95,7 +101,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         && let Some(mut client_body) = payload.take()
     {
         match transform::read_limited(&mut client_body, length, route.body.idle_timeout).await {
-            Ok(bytes) => held = Some((bytes, false)),
+            Ok(bytes) => held = Some(Body::Json(bytes)),
             Err(error) => {
                 body::abandon(out.req, Some(client_body));
                 return Err(error);
@@ -103,7 +109,8 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients) -> Result<HttpRespons
         }
     }
     let outgoing = match (held, payload) {
-        (Some((bytes, json)), _) => Outgoing::Held { bytes, json },
+        (Some(Body::Json(bytes)), _) => Outgoing::Held { bytes, json: transformed_json },
+        (Some(Body::Multipart(multipart)), _) => Outgoing::Multipart(multipart),
         (None, Some(payload)) if out.shape != BodyShape::None => Outgoing::Streamed(SharedPayload::new(payload)),
         (None, _) => Outgoing::Empty { sent_length: out.req.headers().contains_key(header::CONTENT_LENGTH) },
     };
@@ -185,6 +192,13 @@ async fn send(
     match outgoing {
         Outgoing::Empty { sent_length: true } => request.send().await,
         Outgoing::Empty { sent_length: false } => request.send_body(actix_web::body::None::new()).await,
+        Outgoing::Multipart(multipart) => {
+            let content_type =
+                HeaderValue::from_str(&multipart.content_type).map_err(|e| SendRequestError::Http(e.into()))?;
+            request.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            let pieces = futures_util::stream::iter(multipart.pieces.clone().into_iter().map(Ok::<_, std::io::Error>));
+            request.send_body(SizedStream::new(multipart.len(), pieces)).await
+        }
         Outgoing::Held { bytes, json } => {
             if *json {
                 request.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

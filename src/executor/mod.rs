@@ -38,6 +38,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use crate::error::RelayError;
 use crate::reload::Reloader;
 use crate::table::{SharedTable, Table, UpstreamAuth, WhenKeyMissing};
+use crate::transforms::json_to_multipart::FetchContext;
 
 pub use client::Clients;
 
@@ -50,6 +51,8 @@ pub struct Worker {
     pub clients: Clients,
     /// Present when the table is reloadable; serves `/relay/status`.
     pub reloader: Option<Arc<Reloader>>,
+    /// How `json_to_multipart` fetches linked files.
+    pub fetch: FetchContext,
 }
 
 /// The one handler behind every path.
@@ -116,6 +119,7 @@ async fn serve(
             request_id,
         },
         &worker.clients,
+        &worker.fetch,
     )
     .await
 }

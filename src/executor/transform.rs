@@ -16,6 +16,7 @@ use super::body::BodyShape;
 use crate::auth::RELAY_KEY_HEADER;
 use crate::error::RelayError;
 use crate::table::Route;
+use crate::transforms::json_to_multipart::{FetchContext, Multipart};
 use crate::transforms::{Applied, RequestParts, is_json};
 
 /// The most a JSON body read for transforms may hold.
@@ -23,8 +24,15 @@ pub const MAX_JSON_BODY: u64 = 16 * 1024 * 1024;
 
 /// The transforms' output, ready to send.
 pub struct Transformed {
-    pub body: Option<Bytes>,
+    /// The new body, when the transforms made one.
+    pub body: Option<Body>,
     pub applied: Applied,
+}
+
+/// A body made by the transforms.
+pub enum Body {
+    Json(Bytes),
+    Multipart(Multipart),
 }
 
 /// Runs the route's transforms. Takes the payload when it reads the body.
@@ -34,6 +42,7 @@ pub async fn run(
     params: &[&str],
     shape: BodyShape,
     payload: &mut Option<web::Payload>,
+    fetch: &FetchContext,
 ) -> Result<Transformed, RelayError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let read_body = route.transforms.needs_json_body() && shape != BodyShape::None && is_json(content_type);
@@ -61,8 +70,11 @@ pub async fn run(
     let parts = request_parts(route, params, req.uri().query(), req.headers());
     let had_body = body.is_some();
     let mut applied = route.transforms.apply(&parts, body)?;
-    let body = match applied.body.take() {
-        Some(value) if had_body || route.transforms.needs_json_body() => Some(Bytes::from(value.to_string())),
+    let body = match (applied.body.take(), route.transforms.multipart()) {
+        (Some(value), Some(multipart)) => Some(Body::Multipart(multipart.build(&value, fetch).await?)),
+        (Some(value), None) if had_body || route.transforms.needs_json_body() => {
+            Some(Body::Json(Bytes::from(value.to_string())))
+        }
         _ => None,
     };
     Ok(Transformed { body, applied })

@@ -5,7 +5,9 @@
 //!   `.` and `-` as `_`); a route with several methods adds `_get`, `_post`...
 //! - Path parameters are required strings; `{*rest}` is written `{rest}`.
 //! - The request body follows `body.accept`: JSON (the `validate` schema if
-//!   the route has one), multipart as an object, anything else as binary.
+//!   the route has one, or the JSON form a `json_to_multipart` transform
+//!   reads, files as Actions' `openaiFileIdRefs`), multipart as an object,
+//!   anything else as binary.
 //!   GET, HEAD, DELETE and OPTIONS take none.
 //! - Responses follow `openapi.response`; every operation has a `default`
 //!   error response in the OpenAI error shape.
@@ -187,7 +189,11 @@ fn request_body(route: &Route, method: &Method) -> Option<Value> {
     let mut content = Map::new();
     for media in accept {
         let schema = if crate::transforms::is_json(Some(media)) {
-            schema.map_or_else(|| json!({"type": "object"}), embedded_schema)
+            match (schema, route.transforms.multipart()) {
+                (Some(schema), _) => embedded_schema(schema),
+                (None, Some(multipart)) => multipart.request_schema(),
+                (None, None) => json!({"type": "object"}),
+            }
         } else if media == "multipart/form-data" {
             json!({"type": "object"})
         } else {
@@ -195,7 +201,8 @@ fn request_body(route: &Route, method: &Method) -> Option<Value> {
         };
         content.insert(media.clone(), json!({"schema": schema}));
     }
-    Some(json!({"required": schema.is_some(), "content": content}))
+    let required = schema.is_some() || route.transforms.multipart().is_some();
+    Some(json!({"required": required, "content": content}))
 }
 
 /// A `validate` schema inside the document: `$schema` and `$id` are dropped

@@ -4,12 +4,15 @@
 //! 1. [`validate`]: the client's JSON body is checked against a schema.
 //! 2. [`json_fields`]: fields are set, defaulted or removed.
 //! 3. [`template`]: path, headers or the whole body are rendered.
+//! 4. [`json_to_multipart`]: the JSON body becomes a multipart upload, with
+//!    linked files fetched safely (async; run by the executor after the rest).
 //!
 //! JSON transforms apply to JSON bodies (`application/json` or `+json`);
 //! other bodies (a multipart upload on the same route) stream untouched.
 //! A route lists each kind at most once.
 
 pub mod json_fields;
+pub mod json_to_multipart;
 pub mod template;
 pub mod validate;
 
@@ -29,6 +32,7 @@ pub enum TransformSpec {
     Validate(validate::ValidateSpec),
     JsonFields(json_fields::JsonFieldsSpec),
     Template(template::TemplateSpec),
+    JsonToMultipart(json_to_multipart::JsonToMultipartSpec),
 }
 
 /// A compiled transform.
@@ -37,6 +41,7 @@ pub enum Transform {
     Validate(validate::Validate),
     JsonFields(json_fields::JsonFields),
     Template(Box<template::Template>),
+    JsonToMultipart(json_to_multipart::JsonToMultipart),
 }
 
 impl Transform {
@@ -46,6 +51,9 @@ impl Transform {
             TransformSpec::Validate(s) => Transform::Validate(validate::Validate::compile(s, schemas_dir)?),
             TransformSpec::JsonFields(s) => Transform::JsonFields(json_fields::JsonFields::compile(s)?),
             TransformSpec::Template(s) => Transform::Template(Box::new(template::Template::compile(s)?)),
+            TransformSpec::JsonToMultipart(s) => {
+                Transform::JsonToMultipart(json_to_multipart::JsonToMultipart::compile(s)?)
+            }
         })
     }
 
@@ -55,12 +63,13 @@ impl Transform {
             Transform::Validate(_) => (0, "validate"),
             Transform::JsonFields(_) => (1, "json_fields"),
             Transform::Template(_) => (2, "template"),
+            Transform::JsonToMultipart(_) => (3, "json_to_multipart"),
         }
     }
 
     fn needs_json_body(&self) -> bool {
         match self {
-            Transform::Validate(_) | Transform::JsonFields(_) => true,
+            Transform::Validate(_) | Transform::JsonFields(_) | Transform::JsonToMultipart(_) => true,
             Transform::Template(t) => t.uses_body(),
         }
     }
@@ -111,6 +120,14 @@ impl Pipeline {
         self.transforms.is_empty()
     }
 
+    /// The `json_to_multipart` transform, if the route has one.
+    pub fn multipart(&self) -> Option<&json_to_multipart::JsonToMultipart> {
+        self.transforms.iter().find_map(|t| match t {
+            Transform::JsonToMultipart(m) => Some(m),
+            _ => None,
+        })
+    }
+
     /// The schema of the `validate` transform, if the route has one.
     pub fn validate_schema(&self) -> Option<&Value> {
         self.transforms.iter().find_map(|t| match t {
@@ -139,6 +156,8 @@ impl Pipeline {
                         f.apply(body);
                     }
                 }
+                // Async: run by the executor once the others are done.
+                Transform::JsonToMultipart(_) => {}
                 Transform::Template(t) => {
                     let cx = RequestContext { parts, body: applied.body.as_ref() };
                     let (path, headers, new_body) = (t.render_path(&cx)?, t.render_headers(&cx)?, t.render_body(&cx)?);

@@ -24,13 +24,23 @@ pub struct InProcess {
 impl InProcess {
     /// Serves `dir` with `OPENAI_BASE_URL` and `OPENAI_API_KEY` set, plus `env`.
     pub async fn start(dir: &Path, base_url: &str, env: &[(&str, &str)]) -> InProcess {
+        let options = relay::server::Options { workers: Some(1), ..Default::default() };
+        InProcess::start_with(dir, base_url, env, options).await
+    }
+
+    /// Like [`InProcess::start`], with server options of the test's own.
+    pub async fn start_with(
+        dir: &Path,
+        base_url: &str,
+        env: &[(&str, &str)],
+        options: relay::server::Options,
+    ) -> InProcess {
         let mut vars = vec![("OPENAI_BASE_URL", base_url), ("OPENAI_API_KEY", SERVER_KEY)];
         vars.extend_from_slice(env);
         let table = relay::compile::load_table(dir, &Env::from_pairs(vars.iter().copied()))
             .unwrap_or_else(|errors| panic!("routes do not compile: {errors:?}"));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let options = relay::server::Options { workers: Some(1), ..Default::default() };
         let server = relay::server::run(listener, Arc::new(ArcSwap::from_pointee(table)), &options).unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
