@@ -27,6 +27,8 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     // JSON forms of the image uploads for ChatGPT Actions (json_to_multipart).
     ("POST", "/v1/actions/images/edits"),
     ("POST", "/v1/actions/images/variations"),
+    // The allowlisted JSON envelope for clients with one endpoint (envelope).
+    ("POST", "/v1/proxy"),
 ];
 
 /// Operations that need the admin key although their `auth` column says

@@ -1,6 +1,6 @@
 //! The transforms and policies the shipped `routes.d/` uses, end to end:
 //! the `responses:stream` alias, uploads completed through retry and verify,
-//! and the user_data download guard.
+//! the user_data download guard, and the `/v1/proxy` envelope.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
@@ -63,4 +63,49 @@ async fn user_data_files_cannot_be_downloaded() {
     let mut allowed = client().get(relay.url("/v1/files/file-abc/content")).send().await.unwrap();
     assert_eq!(allowed.status().as_u16(), 200);
     assert_eq!(&allowed.body().await.unwrap()[..], b"hello file");
+}
+
+#[actix_web::test]
+async fn the_proxy_envelope_forwards_only_allowed_requests() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let url = relay.url("/v1/proxy");
+
+    let mut response = client()
+        .post(&url)
+        .send_json(&serde_json::json!({"method": "GET", "path": "/models",
+        "query": {"limit": 2}}))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let models: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(models["data"][0]["id"], "gpt-test");
+    let seen = upstream.last();
+    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("GET", "/v1/models?limit=2"));
+    assert!(seen.body.is_empty());
+
+    let inner = serde_json::json!({"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]});
+    let envelope = serde_json::json!({"method": "POST", "path": "/chat/completions", "body": inner});
+    let response = client().post(&url).send_json(&envelope).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let seen = upstream.last();
+    assert_eq!((seen.method.as_str(), seen.target.as_str()), ("POST", "/v1/chat/completions"));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(), inner);
+    assert_eq!(seen.header("authorization"), Some("Bearer sk-server-test"));
+
+    let before = upstream.requests().len();
+    let refused = [
+        (serde_json::json!({"method": "GET", "path": "/fine_tuning/jobs"}), 403),
+        (serde_json::json!({"method": "GET", "path": "/organization/users"}), 403),
+        (serde_json::json!({"method": "DELETE", "path": "/files/file-abc"}), 403),
+        (serde_json::json!({"method": "GET", "path": "/files/../organization/users"}), 400),
+        (serde_json::json!({"method": "GET"}), 400),
+    ];
+    for (envelope, status) in refused {
+        let mut response = client().post(&url).send_json(&envelope).await.unwrap();
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{envelope}: {body}");
+        assert_eq!(body["error"]["param"], "path", "{envelope}: {body}");
+    }
+    assert_eq!(upstream.requests().len(), before, "refused envelopes never reach the upstream");
 }

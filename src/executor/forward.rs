@@ -58,6 +58,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
     let mut payload = out.payload;
     let mut url = out.url;
     let mut extra_headers = Vec::new();
+    let mut method = out.req.method().clone();
     let mut held = None;
     // Whether `held` JSON came from the transforms (and so sets the type).
     let mut transformed_json = false;
@@ -71,7 +72,11 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
                 }
             };
         if let Some(path) = &applied.path {
-            url = rebuild_url(route, path, out.req.uri().query());
+            let query = applied.query.clone().unwrap_or_else(|| out.req.uri().query().map(str::to_owned));
+            url = rebuild_url(route, path, query.as_deref());
+        }
+        if let Some(inner) = applied.method.clone() {
+            method = inner;
         }
         extra_headers = applied.headers;
         transformed_json = matches!(body, Some(Body::Json(_)));
@@ -94,7 +99,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
             }
         }
     }
-    let policy = route.retry.as_ref().filter(|p| p.allows(out.req.method()));
+    let policy = route.retry.as_ref().filter(|p| p.allows(&method));
     if let (Some(_), None, BodyShape::Sized(length)) = (policy, &held, out.shape)
         && length <= MAX_REPLAY_BODY
         && is_json(out.req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
@@ -125,7 +130,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
     let verdict = VerdictCell::default();
     let mut attempt = 1;
     let sent = loop {
-        let mut request = client.request(out.req.method().clone(), url.as_str()).timeout(route.timeout).no_decompress();
+        let mut request = client.request(method.clone(), url.as_str()).timeout(route.timeout).no_decompress();
         let peer = out.req.peer_addr().map(|addr| addr.ip());
         headers::upstream_headers(out.req.headers(), route, peer, out.request_id, request.headers_mut());
         for (name, value) in &extra_headers {

@@ -1,6 +1,8 @@
 //! Request transforms: a closed set, compiled with the table and applied by
 //! the executor in one fixed order, whatever order the spec lists them in:
 //!
+//! 0. [`envelope`]: the request to send is read from the JSON body
+//!    (method, path, query, body), if it is on the route's allowlist.
 //! 1. [`validate`]: the client's JSON body is checked against a schema.
 //! 2. [`json_fields`]: fields are set, defaulted or removed.
 //! 3. [`template`]: path, headers or the whole body are rendered.
@@ -11,6 +13,7 @@
 //! other bodies (a multipart upload on the same route) stream untouched.
 //! A route lists each kind at most once.
 
+pub mod envelope;
 pub mod json_fields;
 pub mod json_to_multipart;
 pub mod template;
@@ -29,6 +32,7 @@ use crate::error::RelayError;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TransformSpec {
+    Envelope(envelope::EnvelopeSpec),
     Validate(validate::ValidateSpec),
     JsonFields(json_fields::JsonFieldsSpec),
     Template(template::TemplateSpec),
@@ -38,6 +42,7 @@ pub enum TransformSpec {
 /// A compiled transform.
 #[derive(Debug)]
 pub enum Transform {
+    Envelope(envelope::Envelope),
     Validate(validate::Validate),
     JsonFields(json_fields::JsonFields),
     Template(Box<template::Template>),
@@ -48,6 +53,7 @@ impl Transform {
     /// Compiles one spec; schemas are read from `schemas_dir`.
     pub fn compile(spec: &TransformSpec, schemas_dir: &Path) -> Result<Transform, String> {
         Ok(match spec {
+            TransformSpec::Envelope(s) => Transform::Envelope(envelope::Envelope::compile(s)?),
             TransformSpec::Validate(s) => Transform::Validate(validate::Validate::compile(s, schemas_dir)?),
             TransformSpec::JsonFields(s) => Transform::JsonFields(json_fields::JsonFields::compile(s)?),
             TransformSpec::Template(s) => Transform::Template(Box::new(template::Template::compile(s)?)),
@@ -60,16 +66,20 @@ impl Transform {
     /// Position in the fixed order, and the kind's name.
     fn stage(&self) -> (u8, &'static str) {
         match self {
-            Transform::Validate(_) => (0, "validate"),
-            Transform::JsonFields(_) => (1, "json_fields"),
-            Transform::Template(_) => (2, "template"),
-            Transform::JsonToMultipart(_) => (3, "json_to_multipart"),
+            Transform::Envelope(_) => (0, "envelope"),
+            Transform::Validate(_) => (1, "validate"),
+            Transform::JsonFields(_) => (2, "json_fields"),
+            Transform::Template(_) => (3, "template"),
+            Transform::JsonToMultipart(_) => (4, "json_to_multipart"),
         }
     }
 
     fn needs_json_body(&self) -> bool {
         match self {
-            Transform::Validate(_) | Transform::JsonFields(_) | Transform::JsonToMultipart(_) => true,
+            Transform::Envelope(_)
+            | Transform::Validate(_)
+            | Transform::JsonFields(_)
+            | Transform::JsonToMultipart(_) => true,
             Transform::Template(t) => t.uses_body(),
         }
     }
@@ -102,7 +112,11 @@ pub struct Pipeline {
 #[derive(Debug, Default)]
 pub struct Applied {
     pub body: Option<Value>,
+    /// A method that replaces the client's (from an envelope).
+    pub method: Option<actix_web::http::Method>,
     pub path: Option<String>,
+    /// A query that replaces the client's (from an envelope).
+    pub query: Option<Option<String>>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
@@ -146,6 +160,16 @@ impl Pipeline {
         let mut applied = Applied { body, ..Applied::default() };
         for transform in &self.transforms {
             match transform {
+                Transform::Envelope(e) => {
+                    let body = applied.body.take().ok_or_else(|| {
+                        RelayError::bad_request("invalid_envelope", "This endpoint takes a JSON envelope.")
+                    })?;
+                    let inner = e.open(&body)?;
+                    applied.method = Some(inner.method);
+                    applied.path = Some(inner.path);
+                    applied.query = Some(inner.query);
+                    applied.body = inner.body;
+                }
                 Transform::Validate(v) => {
                     if let Some(body) = &applied.body {
                         v.check(body)?;
@@ -161,7 +185,9 @@ impl Pipeline {
                 Transform::Template(t) => {
                     let cx = RequestContext { parts, body: applied.body.as_ref() };
                     let (path, headers, new_body) = (t.render_path(&cx)?, t.render_headers(&cx)?, t.render_body(&cx)?);
-                    applied.path = path;
+                    if path.is_some() {
+                        applied.path = path;
+                    }
                     applied.headers = headers;
                     if let Some(new_body) = new_body {
                         applied.body = Some(new_body);
