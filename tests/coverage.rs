@@ -283,6 +283,10 @@ fn request_bodies_of_the_described_kinds_are_accepted() {
         };
         let Ok(route) = serve(&table, op) else { continue };
         let mut actual: Vec<&str> = route.body.accept.iter().map(String::as_str).collect();
+        // A JSON form added by a json_to_multipart transform is an extra.
+        if route.transforms.multipart().is_some() && !expected.contains(&"application/json") {
+            actual.retain(|media| *media != "application/json");
+        }
         actual.sort_unstable();
         if actual != expected {
             failures.push(format!(

@@ -1,6 +1,7 @@
 //! The transforms and policies the shipped `routes.d/` uses, end to end:
 //! the `responses:stream` alias, uploads completed through retry and verify,
-//! the user_data download guard, and the `/v1/proxy` envelope.
+//! the user_data download guard, the `/v1/proxy` envelope, and the JSON
+//! forms of the image uploads.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
@@ -108,4 +109,42 @@ async fn the_proxy_envelope_forwards_only_allowed_requests() {
         assert_eq!(body["error"]["param"], "path", "{envelope}: {body}");
     }
     assert_eq!(upstream.requests().len(), before, "refused envelopes never reach the upstream");
+}
+
+#[actix_web::test]
+async fn image_routes_take_json_and_multipart_alike() {
+    use base64::Engine;
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+
+    // The API's own JSON form of edits passes through unchanged.
+    let native = serde_json::json!({"model": "gpt-image-1", "prompt": "a hat",
+        "images": [{"image_url": "https://example.test/cat.png"}], "mask": {"file_id": "file-m"}});
+    let response = client().post(relay.url("/v1/images/edits")).send_json(&native).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let seen = upstream.last();
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&seen.body).unwrap(), native);
+
+    // Variations takes multipart only upstream: JSON becomes the upload.
+    let png = b"\x89PNG\r\n\x1a\nimage-bytes";
+    let json = serde_json::json!({"n": 1, "image": base64::engine::general_purpose::STANDARD.encode(png)});
+    let response = client().post(relay.url("/v1/images/variations")).send_json(&json).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let seen = upstream.last();
+    assert!(seen.header("content-type").unwrap().starts_with("multipart/form-data; boundary="));
+    assert!(seen.body.windows(png.len()).any(|w| w == png));
+
+    // Multipart passes through byte for byte on both paths.
+    let multipart = b"--b\r\nContent-Disposition: form-data; name=\"n\"\r\n\r\n1\r\n--b--\r\n".to_vec();
+    for path in ["/v1/images/edits", "/v1/images/variations"] {
+        let response = client()
+            .post(relay.url(path))
+            .insert_header(("content-type", "multipart/form-data; boundary=b"))
+            .send_body(multipart.clone())
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        assert_eq!(upstream.last().body, multipart, "{path}");
+    }
 }

@@ -71,8 +71,10 @@ pub async fn run(
     let had_body = body.is_some();
     let mut applied = route.transforms.apply(&parts, body)?;
     let body = match (applied.body.take(), route.transforms.multipart()) {
-        (Some(value), Some(multipart)) => Some(Body::Multipart(multipart.build(&value, fetch).await?)),
-        (Some(value), None) if had_body || route.transforms.needs_json_body() => {
+        (Some(value), Some(multipart)) if !multipart.passes_through(&value) => {
+            Some(Body::Multipart(multipart.build(&value, fetch).await?))
+        }
+        (Some(value), _) if had_body || route.transforms.needs_json_body() => {
             Some(Body::Json(Bytes::from(value.to_string())))
         }
         _ => None,

@@ -5,6 +5,7 @@
 //! [[route.transforms]]
 //! type = "json_to_multipart"
 //! fields = ["model", "prompt", "n", "size"]   # copied as text parts when present
+//! passthrough_without_files = false   # true: JSON naming no file source goes out unchanged
 //!
 //! [route.transforms.files.image]              # the file part named `image`
 //! refs = "openaiFileIdRefs"   # Actions file references: [{name, id, mime_type, download_link}]
@@ -39,6 +40,10 @@ use crate::fetch::{FetchPolicy, HostPattern};
 pub struct JsonToMultipartSpec {
     #[serde(default)]
     pub fields: Vec<String>,
+    /// When the JSON names no file source at all, send it unchanged (for
+    /// endpoints that also take JSON natively, such as `/images/edits`).
+    #[serde(default)]
+    pub passthrough_without_files: bool,
     #[serde(default)]
     pub files: BTreeMap<String, FilePartSpec>,
 }
@@ -99,6 +104,7 @@ impl Magic {
 pub struct JsonToMultipart {
     fields: Vec<String>,
     files: Vec<FilePart>,
+    passthrough_without_files: bool,
 }
 
 #[derive(Debug)]
@@ -180,7 +186,23 @@ impl JsonToMultipart {
                 required: part.required,
             });
         }
-        Ok(JsonToMultipart { fields: spec.fields.clone(), files })
+        Ok(JsonToMultipart {
+            fields: spec.fields.clone(),
+            files,
+            passthrough_without_files: spec.passthrough_without_files,
+        })
+    }
+
+    /// Whether this JSON body is sent as it is: the route allows it and the
+    /// body names none of the file sources.
+    pub fn passes_through(&self, body: &Value) -> bool {
+        self.passthrough_without_files
+            && self.files.iter().all(|part| {
+                [&part.refs, &part.url, &part.base64]
+                    .into_iter()
+                    .flatten()
+                    .all(|field| body.get(field).is_none_or(Value::is_null))
+            })
     }
 
     /// Builds the multipart body from a JSON body, fetching linked files.
