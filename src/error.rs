@@ -63,6 +63,17 @@ impl RelayError {
         )
     }
 
+    /// A model this route's `[route.models]` rules hide, worded like OpenAI's.
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "model_not_found",
+            format!("The model `{model}` does not exist or you do not have access to it."),
+        )
+        .with_param("model")
+    }
+
     pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
         let message = format!("{method} is not allowed on {path}; allowed: {allowed}.");
         RelayError {

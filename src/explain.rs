@@ -22,6 +22,8 @@ pub struct Request {
     pub target: String,
     pub headers: HeaderMap,
     pub body: Option<Vec<u8>>,
+    /// The listener the request arrives on (default: `default`).
+    pub listener: Option<String>,
 }
 
 impl Request {
@@ -45,7 +47,13 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
         None => (request.target.as_str(), None),
     };
     let _ = writeln!(out, "request: {} {}", request.method, request.target);
-    let resolved = match table.resolve(&request.method, path, query) {
+    let listener = request.listener.as_deref().unwrap_or(crate::table::DEFAULT_LISTENER);
+    if table.listener(listener).is_none() {
+        let names: Vec<&str> = table.listeners.iter().map(|l| l.name.as_str()).collect();
+        let _ = writeln!(out, "no listener named {listener:?}; the listeners are: {}", names.join(", "));
+        return (out, false);
+    }
+    let resolved = match table.resolve(listener, &request.method, path, query) {
         Ok(resolved) => resolved,
         Err(error) => {
             let _ = writeln!(out, "no route: {} ({})", error.message, error.status.as_u16());

@@ -35,6 +35,7 @@ pub mod executor;
 pub mod explain;
 pub mod fetch;
 pub mod matcher;
+pub mod model_list;
 pub mod openapi;
 pub mod reload;
 pub mod server;

@@ -27,6 +27,8 @@ pub struct Options {
     /// change this (to reach a loopback file server); the default refuses
     /// every address that is not public.
     pub fetch_address_check: Option<crate::fetch::AddressCheck>,
+    /// The listener whose routes this server serves (default: `default`).
+    pub listener: Option<String>,
 }
 
 /// Starts serving `table` on `listener`. The returned server must be awaited
@@ -35,10 +37,16 @@ pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std:
     let tls = executor::client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
     let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
+    let listener_name = options.listener.clone().unwrap_or_else(|| crate::table::DEFAULT_LISTENER.to_owned());
     let mut server = HttpServer::new(move || {
         let fetch = FetchContext { tls: tls.clone(), address_check };
-        let worker =
-            Worker { table: table.clone(), clients: Clients::new(tls.clone()), reloader: reloader.clone(), fetch };
+        let worker = Worker {
+            table: table.clone(),
+            clients: Clients::new(tls.clone()),
+            reloader: reloader.clone(),
+            fetch,
+            listener: listener_name.clone(),
+        };
         App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
     })
     // A client that closes its side must cancel the upstream request at once.

@@ -29,11 +29,25 @@ pub struct Table {
     pub version: u64,
     pub routes: Vec<Route>,
     pub upstreams: Vec<Arc<Upstream>>,
-    pub matcher: Matcher,
+    /// `default` first, then the declared listeners by name.
+    pub listeners: Vec<Listener>,
     pub client_keys: ClientKeys,
     pub loaded_at: SystemTime,
     /// The OpenAPI and Actions documents of these routes.
     pub documents: crate::openapi::Documents,
+}
+
+/// The listener of `relay serve --listen`, serving every route that names none.
+pub const DEFAULT_LISTENER: &str = "default";
+
+/// An address the relay serves and the routes it serves there.
+#[derive(Debug)]
+pub struct Listener {
+    pub name: String,
+    /// The declared address; `None` for an undeclared `default`.
+    pub listen: Option<std::net::SocketAddr>,
+    pub origin: Option<Origin>,
+    pub matcher: Matcher,
 }
 
 /// A request matched to a route, with the upstream URL it goes to.
@@ -48,12 +62,27 @@ pub struct Resolved<'p> {
 }
 
 impl Table {
-    /// Checks the path, matches the route and builds the upstream URL: what
-    /// the executor does before anything is sent, and what `explain` shows.
-    /// Errors are 400 (unsafe path), 404 and 405.
-    pub fn resolve<'p>(&self, method: &Method, path: &'p str, query: Option<&str>) -> Result<Resolved<'p>, RelayError> {
+    /// The listener named `name`, if this table has it.
+    pub fn listener(&self, name: &str) -> Option<&Listener> {
+        self.listeners.iter().find(|listener| listener.name == name)
+    }
+
+    /// Checks the path, matches the route on `listener` and builds the
+    /// upstream URL: what the executor does before anything is sent, and what
+    /// `explain` shows. Errors are 400 (unsafe path), 404 and 405.
+    pub fn resolve<'p>(
+        &self,
+        listener: &str,
+        method: &Method,
+        path: &'p str,
+        query: Option<&str>,
+    ) -> Result<Resolved<'p>, RelayError> {
         let path = check_path(path)?;
-        let (route, params) = match self.matcher.lookup(method, path) {
+        let lookup = match self.listener(listener) {
+            Some(listener) => listener.matcher.lookup(method, path),
+            None => Lookup::NotFound,
+        };
+        let (route, params) = match lookup {
             Lookup::Found { route, params } => (route, params),
             Lookup::MethodNotAllowed { allowed } => {
                 let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
@@ -135,6 +164,10 @@ pub struct Route {
     pub transforms: Pipeline,
     pub retry: Option<crate::executor::retry::RetryPolicy>,
     pub guards: Vec<crate::executor::guard::Guard>,
+    /// `[route.models]`: a model list this route serves or filters.
+    pub models: Option<crate::model_list::ModelList>,
+    /// Names of the listeners serving this route.
+    pub listeners: Vec<String>,
     pub docs: RouteDocs,
     pub origin: Origin,
 }

@@ -172,7 +172,7 @@ fn serve<'t>(table: &'t Table, op: &Operation) -> Result<&'t Route, String> {
     let method = Method::from_bytes(op.method.as_bytes()).map_err(|e| format!("bad method: {e}"))?;
     let sample = op.sample_path();
     let inbound = format!("/v1{sample}");
-    let resolved = table.resolve(&method, &inbound, op.query()).map_err(|e| format!("not served: {e}"))?;
+    let resolved = table.resolve("default", &method, &inbound, op.query()).map_err(|e| format!("not served: {e}"))?;
     let route = &table.routes[resolved.route];
     let mut expected = format!("{BASE_URL}{sample}");
     if let Some(query) = op.query() {

@@ -56,7 +56,7 @@ fn served_by(table: &Table, method: &str, path: &str) -> Option<String> {
     let sample = sample.join("/");
     let method = Method::from_bytes(method.as_bytes()).ok()?;
     let inbound = format!("/v1{sample}");
-    let resolved = table.resolve(&method, &inbound, query).ok()?;
+    let resolved = table.resolve("default", &method, &inbound, query).ok()?;
     let expected = match query {
         Some(query) => format!("{BASE_URL}{sample}?{query}"),
         None => format!("{BASE_URL}{sample}"),

@@ -4,6 +4,7 @@
 //! route, every duplicate. It returns either a table that is safe to serve or
 //! the full list of located errors. A table that fails never serves.
 
+mod listeners;
 mod path;
 mod route;
 mod upstream;
@@ -43,6 +44,7 @@ pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
 pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>> {
     let mut errors = Vec::new();
     let (upstreams, broken) = compile_upstreams(files, env, &mut errors);
+    let (declared_listeners, broken_listeners) = listeners::declared(files, env, &mut errors);
 
     let mut routes = Vec::new();
     let mut segments = Vec::new();
@@ -62,17 +64,21 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
         }
     }
     check_unique_ids(&routes, &mut errors);
-    let matcher = build_matcher(&routes, &segments, &mut errors);
+    listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
+    let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
     let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
     let server_url = crate::openapi::server_url(env);
     let documents = keep_all(&mut errors, Documents::build(&routes, &server_url, client_keys.is_enabled()));
 
     let (true, Some(documents)) = (errors.is_empty(), documents) else {
+        // A route served by two listeners would report its clash twice.
+        let mut seen = HashSet::new();
+        errors.retain(|e| seen.insert(e.to_string()));
         return Err(errors);
     };
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, matcher, client_keys, loaded_at: SystemTime::now(), documents })
+    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now(), documents })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their
@@ -118,14 +124,17 @@ fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>)
     }
 }
 
+/// The matcher of the routes at `served` (indices into `routes`).
 fn build_matcher(
     routes: &[crate::table::Route],
     segments: &[Vec<crate::matcher::Segment>],
+    served: impl Iterator<Item = usize>,
     errors: &mut Vec<SpecError>,
 ) -> Matcher {
     let mut matcher = Matcher::default();
     let mut shapes = ShapeIndex::default();
-    for (index, (route, segments)) in routes.iter().zip(segments).enumerate() {
+    for index in served {
+        let (route, segments) = (&routes[index], &segments[index]);
         let shape = positional_pattern(segments);
         for method in &route.methods {
             match matcher.insert(&shape, method.clone(), index, &mut shapes) {

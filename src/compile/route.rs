@@ -91,6 +91,8 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
     let guards = super::keep(errors, guards(src, &spec.guards, &params));
     let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref()), &params));
+    let listeners = super::keep(errors, listeners(src, spec.listeners.as_ref().or(defaults.listeners.as_ref())));
+    let models = super::keep(errors, model_list(src, spec.models.as_ref()));
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -113,6 +115,8 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         transforms: transforms?,
         retry: retry?,
         guards: guards?,
+        models: models?,
+        listeners: listeners?,
         docs: docs(src, spec, defaults),
         origin: Origin { file: src.path.clone(), line, column },
     };
@@ -131,6 +135,28 @@ fn transforms(src: &Source, specs: &[Spanned<TransformSpec>], at: usize) -> Resu
         compiled.push(transform);
     }
     Pipeline::new(compiled).map_err(|e| src.error_at(at, e))
+}
+
+/// `listeners = [...]`, or the `default` listener alone.
+fn listeners(src: &Source, spec: Option<&Spanned<Vec<String>>>) -> Result<Vec<String>, SpecError> {
+    match spec {
+        None => Ok(vec![crate::table::DEFAULT_LISTENER.to_owned()]),
+        Some(list) if list.get_ref().is_empty() => Err(src
+            .error_at(list.span().start, "`listeners = []` serves the route nowhere")
+            .with_hint("name at least one listener, or remove the key to use `default`")),
+        Some(list) => Ok(list.get_ref().clone()),
+    }
+}
+
+fn model_list(
+    src: &Source,
+    spec: Option<&Spanned<crate::model_list::ModelListSpec>>,
+) -> Result<Option<crate::model_list::ModelList>, SpecError> {
+    let Some(spec) = spec else { return Ok(None) };
+    let routes_dir = src.path.parent().unwrap_or(Path::new("."));
+    crate::model_list::ModelList::compile(spec.get_ref(), routes_dir)
+        .map(Some)
+        .map_err(|e| src.error_at(spec.span().start, format!("[route.models]: {e}")))
 }
 
 fn guards(src: &Source, specs: &[Spanned<GuardSpec>], params: &[String]) -> Result<Vec<Guard>, SpecError> {

@@ -23,6 +23,7 @@ pub mod client;
 mod forward;
 pub mod guard;
 pub mod headers;
+mod models;
 pub mod path;
 pub mod probe;
 pub mod response;
@@ -53,6 +54,8 @@ pub struct Worker {
     pub reloader: Option<Arc<Reloader>>,
     /// How `json_to_multipart` fetches linked files.
     pub fetch: FetchContext,
+    /// The listener this server serves (see [`crate::table::Listener`]).
+    pub listener: String,
 }
 
 /// The one handler behind every path.
@@ -94,7 +97,7 @@ async fn serve(
         return Ok(response);
     }
     check_head_size(req.headers())?;
-    let resolved = table.resolve(req.method(), req.path(), req.uri().query())?;
+    let resolved = table.resolve(&worker.listener, req.method(), req.path(), req.uri().query())?;
     let route = &table.routes[resolved.route];
     if !route.public && !table.client_keys.admits(req.headers()) {
         return Err(RelayError::unauthorized());
@@ -104,6 +107,13 @@ async fn serve(
             "upstream_key_missing",
             format!("This route needs the {env} key, which the relay operator has not configured."),
         ));
+    }
+    if let Some(list) = &route.models {
+        let client = worker.clients.get(route.upstream.connect_timeout);
+        let answer = models::answer(&table, resolved.route, list, req, &resolved.params, &client, request_id).await?;
+        if let Some(response) = answer {
+            return Ok(response);
+        }
     }
     let shape = body::inspect(req.headers(), &route.body)?;
     let (route_index, url, params) = (resolved.route, resolved.url, resolved.params);

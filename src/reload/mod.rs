@@ -44,6 +44,9 @@ pub struct State {
     pub loaded_at: Option<SystemTime>,
     pub files: BTreeMap<PathBuf, FileState>,
     pub last: Option<Outcome>,
+    /// Fingerprint of the other files the table was built from (schemas,
+    /// model lists), see [`side_files_fingerprint`].
+    pub side_files: u64,
 }
 
 /// One spec file as the reloader knows it.
@@ -95,7 +98,8 @@ impl Reloader {
             .into_iter()
             .map(|(path, text)| (path, FileState { seen: Some(text.clone()), good: Some(text), error: None }))
             .collect();
-        let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None };
+        let side_files = side_files_fingerprint(dir);
+        let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None, side_files };
         Ok(Arc::new(Reloader {
             dir: dir.to_path_buf(),
             env,
@@ -121,14 +125,16 @@ impl Reloader {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (texts, read_errors) = read_texts(&self.dir);
         let changed = changed_files(&state, &texts);
-        if changed.is_empty() && read_errors.is_empty() {
+        let side_files = side_files_fingerprint(&self.dir);
+        let side_changed = side_files != state.side_files;
+        if changed.is_empty() && read_errors.is_empty() && !side_changed {
             return None;
         }
         let env = (self.env)();
         let attempt = Attempt::new(&state, &texts, &changed);
         let (table, used_new, mut errors) = attempt.run(&env);
         // Nothing new went in (only broken edits): the current table stays.
-        let table = table.filter(|_| !used_new.is_empty());
+        let table = table.filter(|_| !used_new.is_empty() || side_changed);
         errors.extend(read_errors);
         let old = self.table.load_full();
         let now = SystemTime::now();
@@ -139,6 +145,7 @@ impl Reloader {
             table.version = state.version;
             (added, removed, routes_changed) = route_diff(&old, &table);
             state.loaded_at = Some(table.loaded_at);
+            state.side_files = side_files;
             self.table.store(Arc::new(table));
         }
         record_files(&mut state, &texts, &changed, &used_new, &errors, applied, now);
@@ -170,6 +177,27 @@ fn read_texts(dir: &Path) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
         }
     }
     (texts, errors)
+}
+
+/// Names, sizes and modification times of the files beside the specs that
+/// compiling reads: everything else in the routes directory (model lists)
+/// and the `schemas/` directory beside it. A change means a full rebuild.
+fn side_files_fingerprint(dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for folder in [dir.to_path_buf(), dir.with_file_name("schemas")] {
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = entries
+            .flatten()
+            .filter(|entry| entry.path().extension().is_none_or(|ext| ext != "toml"))
+            .filter_map(|entry| {
+                entry.metadata().ok().filter(|m| m.is_file()).map(|m| (entry.path(), m.len(), m.modified().ok()))
+            })
+            .collect();
+        seen.sort();
+        seen.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 fn parse(path: &Path, text: &str) -> Result<SourceFile, SpecError> {

@@ -30,6 +30,18 @@ pub struct SpecFile {
     /// The routes of this file, in order.
     #[serde(default)]
     pub route: Vec<Spanned<RouteSpec>>,
+    /// Extra listeners this file declares, by name. Names are global across
+    /// files; `default` is the listener of `relay serve --listen`.
+    #[serde(default)]
+    pub listener: BTreeMap<String, Spanned<ListenerSpec>>,
+}
+
+/// `[listener.NAME]`: another address the relay serves, with its own routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerSpec {
+    /// `host:port`; `${VAR}` and `${VAR:-default}` expand.
+    pub listen: Spanned<String>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
@@ -99,6 +111,7 @@ pub struct RouteDefaults {
     pub response_headers: Option<ResponseHeaderSpec>,
     pub body: Option<BodySpec>,
     pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
+    pub listeners: Option<Spanned<Vec<String>>>,
 }
 
 /// One `[[route]]`.
@@ -147,6 +160,10 @@ pub struct RouteSpec {
     /// Request transforms (`[[route.transforms]]`, tagged by `type`).
     #[serde(default)]
     pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
+    /// The listeners serving this route (default: the `default` listener).
+    pub listeners: Option<Spanned<Vec<String>>>,
+    /// Serve a model list filtered, from a local file or with a fallback.
+    pub models: Option<Spanned<crate::model_list::ModelListSpec>>,
 }
 
 /// `openapi = { ... }` of a route.

@@ -1,6 +1,7 @@
 //! Starting the relay for a test: in-process on the shipped `routes.d/` or a
 //! temp routes directory, or as the real `relay` binary.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -77,8 +78,10 @@ pub fn client() -> awc::Client {
 /// The real `relay serve` binary; killed on drop.
 pub struct Process {
     pub child: Child,
+    /// The first listener's address (`default`, unless it is not opened).
     pub addr: SocketAddr,
     pub log: Arc<Mutex<String>>,
+    listeners: Arc<Mutex<HashMap<String, SocketAddr>>>,
 }
 
 impl Process {
@@ -100,11 +103,15 @@ impl Process {
         let (tx, rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
+        let listeners = Arc::new(Mutex::new(HashMap::new()));
+        let named = listeners.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let addr =
                     line.split("relay listening on http://").nth(1).and_then(|rest| rest.split_whitespace().next());
                 if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok()) {
+                    let name = line.split("listener=").nth(1).and_then(|rest| rest.split_whitespace().next());
+                    named.lock().unwrap().insert(name.unwrap_or("default").to_owned(), addr);
                     let _ = tx.send(addr);
                 }
                 sink.lock().unwrap().push_str(&(line + "\n"));
@@ -114,11 +121,22 @@ impl Process {
             let _ = child.kill();
             panic!("no listening line; log: {}", log.lock().unwrap());
         };
-        Process { child, addr, log }
+        Process { child, addr, log, listeners }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The URL of `path` on the listener `name`, once it listens.
+    pub fn url_on(&self, name: &str, path: &str) -> String {
+        for _ in 0..200 {
+            if let Some(addr) = self.listeners.lock().unwrap().get(name) {
+                return format!("http://{addr}{path}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("listener {name} never listened; log: {}", self.log.lock().unwrap());
     }
 
     /// A value in kB from `/proc/PID/status`, e.g. `VmHWM` or `VmRSS`.

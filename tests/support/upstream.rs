@@ -186,7 +186,9 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
             None => HttpResponse::Ok().content_type("application/octet-stream").body("hello file"),
         },
         ["models"] => HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": [
-            {"id": "gpt-test", "object": "model", "created": 1, "owned_by": "test"}]})),
+            {"id": "gpt-test", "object": "model", "created": 1, "owned_by": "test"},
+            {"id": "gpt-test-codex", "object": "model", "created": 1, "owned_by": "test"},
+            {"id": "o-test", "object": "model", "created": 1, "owned_by": "test"}]})),
         ["uploads", id, "complete"] if id.starts_with("lost") => HttpResponse::InternalServerError()
             .json(serde_json::json!({"error": {"message": "the response was lost", "type": "server_error", "param": null, "code": null}})),
         ["uploads", id] => {

@@ -1,18 +1,18 @@
 //! The `relay` command line: `serve`, `check`, `explain`, `routes` and `openapi`.
 
+mod serve;
+
 use clap::{Parser, Subcommand};
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::compile::{RELAY_KEYS_VAR, load_table};
+use crate::compile::load_table;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::openapi::PUBLIC_URL_VAR;
-use crate::reload::Reloader;
-use crate::table::{Table, UpstreamAuth, WhenKeyMissing};
-use crate::{server, watcher};
+use crate::table::Table;
 
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
@@ -27,8 +27,9 @@ pub enum Command {
     Serve {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
         routes: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080", env = "RELAY_LISTEN")]
-        listen: SocketAddr,
+        /// Address of the `default` listener (default: its `[listener.default]`, else 127.0.0.1:8080).
+        #[arg(long, env = "RELAY_LISTEN")]
+        listen: Option<SocketAddr>,
         /// Allow listening on a non-loopback address without relay keys.
         #[arg(long)]
         allow_open: bool,
@@ -58,6 +59,9 @@ pub enum Command {
         /// A file holding the request body.
         #[arg(long)]
         body: Option<PathBuf>,
+        /// The listener the request arrives on (default: `default`).
+        #[arg(long)]
+        listener: Option<String>,
     },
     /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
     Openapi {
@@ -86,7 +90,7 @@ pub fn main() -> ExitCode {
     let env = Env::from_process();
     match cli.command {
         Command::Serve { routes, listen, allow_open, workers, no_watch } => {
-            serve(&routes, listen, allow_open, workers, !no_watch)
+            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch })
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
@@ -101,8 +105,14 @@ pub fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
-        Command::Explain { routes, method, path, headers, body } => match load(&routes, &env) {
-            Some(table) => explain(&table, &method, path, &headers, body.as_deref()),
+        Command::Explain { routes, method, path, headers, body, listener } => match load(&routes, &env) {
+            Some(table) => explain(
+                &table,
+                &method,
+                crate::explain::Request { target: path, listener, ..Default::default() },
+                &headers,
+                body.as_deref(),
+            ),
             None => ExitCode::FAILURE,
         },
         Command::Routes { routes, json } => match load(&routes, &env) {
@@ -170,12 +180,18 @@ fn print_errors(errors: &[SpecError]) {
     let _ = writeln!(stderr, "{} error{} found", errors.len(), if errors.len() == 1 { "" } else { "s" });
 }
 
-fn explain(table: &Table, method: &str, target: String, headers: &[String], body: Option<&Path>) -> ExitCode {
+fn explain(
+    table: &Table,
+    method: &str,
+    mut request: crate::explain::Request,
+    headers: &[String],
+    body: Option<&Path>,
+) -> ExitCode {
     let Ok(method) = actix_web::http::Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else {
         eprintln!("error: {method:?} is not an HTTP method");
         return ExitCode::FAILURE;
     };
-    let mut request = crate::explain::Request { method, target, ..Default::default() };
+    request.method = method;
     for line in headers {
         if let Err(e) = request.add_header(line) {
             eprintln!("error: {e}");
@@ -212,6 +228,7 @@ fn print_routes(table: &Table, json: bool) -> ExitCode {
                     "upstream": r.upstream.name,
                     "upstream_path": r.upstream_path.display(&r.params),
                     "public": r.public,
+                    "listeners": r.listeners,
                     "file": r.origin.file,
                     "line": r.origin.line,
                 })
@@ -226,95 +243,4 @@ fn print_routes(table: &Table, json: bool) -> ExitCode {
         })
     };
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
-}
-
-fn serve(routes: &Path, listen: SocketAddr, allow_open: bool, workers: Option<usize>, watch: bool) -> ExitCode {
-    init_tracing();
-    let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
-        Ok(reloader) => reloader,
-        Err(errors) => {
-            print_errors(&errors);
-            return ExitCode::FAILURE;
-        }
-    };
-    let table = reloader.table().load_full();
-    if !table.client_keys.is_enabled() && !listen.ip().is_loopback() && !allow_open {
-        eprintln!(
-            "error: refusing to listen on {listen} without relay keys: anyone could spend your API key.\n  \
-             hint: set {RELAY_KEYS_VAR}=key1,key2 (clients send X-Relay-Key or Authorization: Bearer), or pass --allow-open"
-        );
-        return ExitCode::FAILURE;
-    }
-    for upstream in &table.upstreams {
-        match &upstream.auth {
-            UpstreamAuth::Bearer { env: var, header: None, when_missing: WhenKeyMissing::Omit } => {
-                tracing::warn!(upstream = upstream.name, "{var} is not set: requests to this upstream carry no key");
-            }
-            UpstreamAuth::Bearer { env: var, header: None, when_missing: WhenKeyMissing::Forbid } => {
-                tracing::info!(upstream = upstream.name, "{var} is not set: routes to this upstream answer 403");
-            }
-            _ => {}
-        }
-    }
-    for warning in &table.documents.warnings {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!(routes = table.routes.len(), %listen, dir = %routes.display(), "relay starting");
-    drop(table);
-    let listener = match TcpListener::bind(listen) {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("error: cannot listen on {listen}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "relay listening on http://{addr}");
-    }
-    let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
-    let result = actix_web::rt::System::new().block_on(async move {
-        let options = server::Options { workers, reloader: Some(reloader.clone()), ..Default::default() };
-        let server = server::run(listener, reloader.table(), &options)?;
-        let (signal, mut signals) = tokio::sync::mpsc::channel(1);
-        let _watcher = watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
-            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
-        });
-        actix_web::rt::spawn(forward_sighup(signal));
-        actix_web::rt::spawn(async move {
-            while signals.recv().await.is_some() {
-                reloader.reload();
-            }
-        });
-        server.await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn routes_display(dirs: &[PathBuf]) -> String {
-    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// SIGHUP asks for the same reload as a file change.
-async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
-    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        tracing::warn!("SIGHUP cannot be handled here; reloads follow file changes only");
-        return;
-    };
-    while hangups.recv().await.is_some() {
-        tracing::info!("SIGHUP received: reloading routes");
-        let _ = signal.try_send(());
-    }
-}
-
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
