@@ -123,7 +123,8 @@ impl<S> IdleGuard<S> {
         if self.is_sse {
             Poll::Ready(Some(Ok(Bytes::from(error.sse_event()))))
         } else {
-            Poll::Ready(Some(Err(std::io::Error::other(error.message))))
+            // The error itself rides along (a translating body reads it).
+            Poll::Ready(Some(Err(std::io::Error::other(error))))
         }
     }
 }

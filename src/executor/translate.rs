@@ -6,7 +6,8 @@
 //! and converted; its length is recomputed. An SSE answer is translated one
 //! event at a time by [`Translating`], which sits on the [`IdleGuard`]: an
 //! event is written to the client as soon as it is complete, and a silent or
-//! failing upstream still ends the stream with an error event. This is the
+//! failing upstream ends the stream with a chat-style error event
+//! (`data: {"error": {...}}`, no `[DONE]`). This is the
 //! one place to observe the translated body (e.g. for a traffic log).
 
 use std::pin::Pin;
@@ -50,7 +51,9 @@ where
     }
     if value(header::CONTENT_TYPE).is_some_and(|v| v.starts_with("text/event-stream")) {
         let (idle, limit) = (route.idle_timeout, usize::try_from(route.body.max_response).unwrap_or(usize::MAX));
-        let guarded = IdleGuard::new(body, idle, true, table.clone());
+        // Not in SSE mode: its failures come as errors, not as bytes that
+        // would land in the middle of a half-read event.
+        let guarded = IdleGuard::new(body, idle, false, table.clone());
         let translating =
             Translating { inner: Some(guarded), splitter: SseSplitter::new(limit), chat: exchange.stream() };
         return response.set_body(BoxBody::new(BodyStream::new(translating)));
@@ -98,8 +101,13 @@ where
                     }
                 },
                 Some(Err(e)) => {
-                    let message = format!("The upstream connection failed mid-response: {e}");
-                    (this.chat.fail(error_body("upstream_unreachable", &message, None)), true)
+                    let error = match e.get_ref().and_then(|inner| inner.downcast_ref::<RelayError>()) {
+                        Some(relay) => relay.body(),
+                        None => {
+                            error_body("upstream_unreachable", &format!("The upstream failed mid-response: {e}"), None)
+                        }
+                    };
+                    (this.chat.fail(error), true)
                 }
                 None => {
                     let mut out = this.splitter.finish().map(|event| this.chat.event(&event)).unwrap_or_default();

@@ -53,16 +53,17 @@ impl SseSplitter {
         Ok(events)
     }
 
-    /// The stream ended: the last event, if it lacked its blank line.
+    /// The stream ended. A final lone `\r` still ends its line (it may
+    /// complete an event); anything else unterminated is discarded, as the
+    /// SSE standard says for an event cut off by the end of the stream.
     pub fn finish(&mut self) -> Option<SseEvent> {
         let rest = std::mem::take(&mut self.buf);
         let mut events = Vec::new();
-        let line = String::from_utf8_lossy(&rest);
-        let line = line.trim_end_matches(['\r', '\n']);
-        if !line.is_empty() {
-            self.line(line, &mut events);
+        if let Some(line) = rest.strip_suffix(b"\r") {
+            self.line(&String::from_utf8_lossy(line), &mut events);
         }
-        self.line("", &mut events);
+        self.event = None;
+        self.data = None;
         events.pop()
     }
 
@@ -121,10 +122,12 @@ mod tests {
     }
 
     #[test]
-    fn an_unterminated_last_event_is_given_at_the_end() {
+    fn an_event_cut_off_by_the_end_is_discarded() {
         let mut splitter = SseSplitter::new(1024);
-        assert_eq!(splitter.push(b"data: last").unwrap(), vec![]);
-        assert_eq!(splitter.finish(), Some(event(None, "last")));
+        assert_eq!(splitter.push(b"data: {\"cut").unwrap(), vec![]);
+        assert_eq!(splitter.finish(), None);
+        assert_eq!(splitter.push(b"data: whole\n").unwrap(), vec![]);
+        assert_eq!(splitter.finish(), None);
         assert_eq!(splitter.push(b"event: only-a-name\n\n").unwrap(), vec![]);
     }
 
