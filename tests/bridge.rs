@@ -164,8 +164,10 @@ async fn setup() -> (Upstream, InProcess, tempfile::TempDir) {
     (upstream, relay, dir)
 }
 
+/// A chat client whose base URL is `/v1/bridge/{case}` (`/v1/bridge` for "").
 fn openai(relay: &InProcess, case: &str) -> Client<OpenAIConfig> {
-    let config = OpenAIConfig::new().with_api_base(relay.url(&format!("/v1/bridge/{case}"))).with_api_key("sk-client");
+    let base = format!("/v1/bridge/{case}");
+    let config = OpenAIConfig::new().with_api_base(relay.url(base.trim_end_matches('/'))).with_api_key("sk-client");
     Client::with_config(config)
 }
 
@@ -383,4 +385,22 @@ async fn upstream_errors_pass_and_bad_requests_stop_at_the_relay() {
         (Some("invalid_chat_request"), Some("messages"))
     );
     assert_eq!(upstream.requests().len(), before);
+}
+
+#[actix_web::test]
+async fn the_shipped_bridge_route_serves_chat_clients_from_responses() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let mut stream = openai(&relay, "").chat().create_stream(chat_request(true)).await.unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        if let Some(choice) = chunk.unwrap().choices.first() {
+            text.push_str(choice.delta.content.as_deref().unwrap_or_default());
+        }
+    }
+    assert_eq!(text, "Hello! How can I help?");
+    let seen = upstream.last();
+    assert_eq!(seen.target, "/v1/responses");
+    let sent: Value = serde_json::from_slice(&seen.body).unwrap();
+    assert_eq!((sent["stream"].as_bool(), sent.get("messages")), (Some(true), None));
 }

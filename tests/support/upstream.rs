@@ -22,7 +22,7 @@
 //! - `/timed/{key}`: 4 events 300 ms apart; [`Upstream::sent_at`] tells when each left
 //! - `/quiet/{key}`: one event, then silence; `/ticks/{key}`: an event every
 //!   50 ms; both note when the relay drops them ([`Upstream::dropped_at`])
-//! - `POST /responses/{case}`: a recorded Responses answer from
+//! - `POST /responses` (case `text`) and `POST /responses/{case}`: a recorded Responses answer from
 //!   `tests/fixtures/bridge/`: `response/{case}.json`, or with `"stream": true`
 //!   `stream/{case}.sse` sent in 23-byte pieces 2 ms apart. Case
 //!   `gated-{key}`: `text.sse` up to its first text delta, then nothing until
@@ -245,6 +245,7 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
             HttpResponse::Ok().content_type("application/octet-stream").no_chunking(size).streaming(generated(size / 2))
         }
         ["gated", key] => gated(shared.gate(key)),
+        ["responses"] => responses("text", streaming, &shared),
         ["responses", case] => responses(case, streaming, &shared),
         ["timed", key] => timed(key, shared.into_inner()),
         ["quiet", key] => watched(key, shared.into_inner(), false),
