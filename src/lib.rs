@@ -15,7 +15,8 @@
 //! - [`env`]: the environment snapshot and `${VAR}` expansion.
 //! - [`table`]: the compiled snapshot; [`matcher`] its radix-tree lookup.
 //! - [`reload`]: rebuilds and swaps the table; [`watcher`] tells it when.
-//! - [`transforms`]: request transforms, one file each, in a fixed order.
+//! - [`transforms`]: request transforms, one file each, in a fixed order;
+//!   `chat_to_responses` also picks the translation of the answer.
 //! - [`auth`]: relay keys for clients.
 //! - [`executor`]: the stages of one request, in order.
 //! - [`fetch`]: downloads files from client-given URLs, refusing SSRF.

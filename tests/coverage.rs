@@ -29,6 +29,8 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/actions/images/variations"),
     // The allowlisted JSON envelope for clients with one endpoint (envelope).
     ("POST", "/v1/proxy"),
+    // Chat Completions served by the Responses API (chat_to_responses).
+    ("POST", "/v1/bridge/chat/completions"),
 ];
 
 /// Operations that need the admin key although their `auth` column says

@@ -60,6 +60,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
     let mut extra_headers = Vec::new();
     let mut method = out.req.method().clone();
     let mut held = None;
+    let mut response_transform = None;
     // Whether `held` JSON came from the transforms (and so sets the type).
     let mut transformed_json = false;
     if !route.transforms.is_empty() {
@@ -79,6 +80,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
             method = inner;
         }
         extra_headers = applied.headers;
+        response_transform = applied.response;
         transformed_json = matches!(body, Some(Body::Json(_)));
         held = body;
     }
@@ -91,7 +93,8 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
                 body::abandon(out.req, payload);
                 let body = failed_probe.take_payload();
                 let (status, headers) = (failed_probe.status(), failed_probe.headers());
-                return Ok(response::relay_response(out.table.clone(), out.route_index, status, headers, body).await);
+                let relayed = response::relay_response(out.table.clone(), out.route_index, status, headers, body, None);
+                return Ok(relayed.await);
             }
             Err(refusal) => {
                 body::abandon(out.req, payload);
@@ -175,8 +178,9 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
         }
     };
     let body = upstream.take_payload();
+    let (status, headers) = (upstream.status(), upstream.headers());
     let response =
-        response::relay_response(out.table.clone(), out.route_index, upstream.status(), upstream.headers(), body);
+        response::relay_response(out.table.clone(), out.route_index, status, headers, body, response_transform);
     Ok(response.await)
 }
 

@@ -16,7 +16,9 @@
 //!    [`headers`] builds the upstream request head by the header policy.
 //! 7. [`forward`]: the request is sent, and sent again where the route's
 //!    [`retry`] policy allows; connect failures are 502, timeouts 504.
-//! 8. [`response`]: status, headers and body stream back unchanged.
+//! 8. [`response`]: status, headers and body stream back unchanged, except
+//!    that a response transform chosen in stage 6 translates a 2xx answer
+//!    ([`translate`]).
 
 pub mod body;
 pub mod client;
@@ -29,6 +31,7 @@ pub mod probe;
 pub mod response;
 pub mod retry;
 pub mod transform;
+pub mod translate;
 
 use std::sync::Arc;
 

@@ -45,7 +45,9 @@ pub async fn answer(
         Ok(Probed::Failed(mut failed)) if failed.status().is_client_error() => {
             let body = failed.take_payload();
             let (status, headers) = (failed.status(), failed.headers());
-            return Ok(Some(super::response::relay_response(table.clone(), route_index, status, headers, body).await));
+            return Ok(Some(
+                super::response::relay_response(table.clone(), route_index, status, headers, body, None).await,
+            ));
         }
         Ok(Probed::Failed(failed)) => format!("the upstream answered {}", failed.status()),
         Err(error) => error.message,

@@ -5,6 +5,9 @@
 //! silent for longer than the route's idle timeout, and for SSE it first
 //! sends a final `event: error` so the client knows why. Framing is rebuilt:
 //! a known `Content-Length` is kept exact, anything else is chunked.
+//!
+//! Exception: when a request transform chose a response transform for the
+//! exchange, a 2xx answer is translated by [`super::translate`] instead.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::RelayError;
 use crate::table::{ResponseMode, Route, Table};
+use crate::transforms::ResponseTransform;
 
 /// Builds the client response from the upstream's head and body stream.
 pub async fn relay_response<S, E>(
@@ -29,6 +33,7 @@ pub async fn relay_response<S, E>(
     status: StatusCode,
     upstream_headers: &HeaderMap,
     mut body: S,
+    transform: Option<ResponseTransform>,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + 'static,
@@ -39,6 +44,9 @@ where
     super::headers::client_headers(upstream_headers, route, response.headers_mut());
     if !status_has_body(status) {
         return response;
+    }
+    if let Some(transform) = transform.filter(|_| status.is_success()) {
+        return super::translate::translate(response, transform, upstream_headers, body, table, route_index).await;
     }
     if route.response_mode == ResponseMode::Buffer {
         return match read_all(&mut body, route.body.max_response, route.idle_timeout).await {
@@ -64,7 +72,7 @@ fn status_has_body(status: StatusCode) -> bool {
     !(status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED)
 }
 
-async fn read_all<S, E>(body: &mut S, max: u64, idle: Duration) -> Result<Bytes, RelayError>
+pub(super) async fn read_all<S, E>(body: &mut S, max: u64, idle: Duration) -> Result<Bytes, RelayError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -104,7 +112,7 @@ pub struct IdleGuard<S> {
 }
 
 impl<S> IdleGuard<S> {
-    fn new(inner: S, idle: Duration, is_sse: bool, table: Arc<Table>) -> Self {
+    pub(super) fn new(inner: S, idle: Duration, is_sse: bool, table: Arc<Table>) -> Self {
         IdleGuard { inner, idle, timer: Box::pin(tokio::time::sleep(idle)), is_sse, done: false, _table: table }
     }
 
@@ -115,7 +123,8 @@ impl<S> IdleGuard<S> {
         if self.is_sse {
             Poll::Ready(Some(Ok(Bytes::from(error.sse_event()))))
         } else {
-            Poll::Ready(Some(Err(std::io::Error::other(error.message))))
+            // The error itself rides along (a translating body reads it).
+            Poll::Ready(Some(Err(std::io::Error::other(error))))
         }
     }
 }

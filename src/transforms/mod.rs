@@ -5,14 +5,20 @@
 //!    (method, path, query, body), if it is on the route's allowlist.
 //! 1. [`validate`]: the client's JSON body is checked against a schema.
 //! 2. [`json_fields`]: fields are set, defaulted or removed.
-//! 3. [`template`]: path, headers or the whole body are rendered.
-//! 4. [`json_to_multipart`]: the JSON body becomes a multipart upload, with
+//! 3. [`chat_to_responses`]: a chat completion request becomes a Responses
+//!    request. It runs on the client's chat body, so `validate` and
+//!    `json_fields` see chat fields and `template` sees the Responses body.
+//!    It also picks the [`ResponseTransform`] the executor applies to the
+//!    answer.
+//! 4. [`template`]: path, headers or the whole body are rendered.
+//! 5. [`json_to_multipart`]: the JSON body becomes a multipart upload, with
 //!    linked files fetched safely (async; run by the executor after the rest).
 //!
 //! JSON transforms apply to JSON bodies (`application/json` or `+json`);
 //! other bodies (a multipart upload on the same route) stream untouched.
 //! A route lists each kind at most once.
 
+pub mod chat_to_responses;
 pub mod envelope;
 pub mod json_fields;
 pub mod json_to_multipart;
@@ -35,6 +41,7 @@ pub enum TransformSpec {
     Envelope(envelope::EnvelopeSpec),
     Validate(validate::ValidateSpec),
     JsonFields(json_fields::JsonFieldsSpec),
+    ChatToResponses(chat_to_responses::ChatToResponsesSpec),
     Template(template::TemplateSpec),
     JsonToMultipart(json_to_multipart::JsonToMultipartSpec),
 }
@@ -45,6 +52,7 @@ pub enum Transform {
     Envelope(envelope::Envelope),
     Validate(validate::Validate),
     JsonFields(json_fields::JsonFields),
+    ChatToResponses(chat_to_responses::ChatToResponses),
     Template(Box<template::Template>),
     JsonToMultipart(json_to_multipart::JsonToMultipart),
 }
@@ -56,6 +64,9 @@ impl Transform {
             TransformSpec::Envelope(s) => Transform::Envelope(envelope::Envelope::compile(s)?),
             TransformSpec::Validate(s) => Transform::Validate(validate::Validate::compile(s, schemas_dir)?),
             TransformSpec::JsonFields(s) => Transform::JsonFields(json_fields::JsonFields::compile(s)?),
+            TransformSpec::ChatToResponses(s) => {
+                Transform::ChatToResponses(chat_to_responses::ChatToResponses::compile(s)?)
+            }
             TransformSpec::Template(s) => Transform::Template(Box::new(template::Template::compile(s)?)),
             TransformSpec::JsonToMultipart(s) => {
                 Transform::JsonToMultipart(json_to_multipart::JsonToMultipart::compile(s)?)
@@ -69,8 +80,9 @@ impl Transform {
             Transform::Envelope(_) => (0, "envelope"),
             Transform::Validate(_) => (1, "validate"),
             Transform::JsonFields(_) => (2, "json_fields"),
-            Transform::Template(_) => (3, "template"),
-            Transform::JsonToMultipart(_) => (4, "json_to_multipart"),
+            Transform::ChatToResponses(_) => (3, "chat_to_responses"),
+            Transform::Template(_) => (4, "template"),
+            Transform::JsonToMultipart(_) => (5, "json_to_multipart"),
         }
     }
 
@@ -79,6 +91,7 @@ impl Transform {
             Transform::Envelope(_)
             | Transform::Validate(_)
             | Transform::JsonFields(_)
+            | Transform::ChatToResponses(_)
             | Transform::JsonToMultipart(_) => true,
             Transform::Template(t) => t.uses_body(),
         }
@@ -118,6 +131,17 @@ pub struct Applied {
     /// A query that replaces the client's (from an envelope).
     pub query: Option<Option<String>>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// What the executor does to a 2xx answer, if anything.
+    pub response: Option<ResponseTransform>,
+}
+
+/// A translation of the upstream's 2xx answer, chosen by a request
+/// transform for this one exchange. Applied in one place, the executor's
+/// response stage (`executor::translate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseTransform {
+    /// A Responses answer (JSON or SSE) becomes a chat completion.
+    ChatFromResponses(chat_to_responses::Exchange),
 }
 
 impl Pipeline {
@@ -180,6 +204,22 @@ impl Pipeline {
                         f.apply(body);
                     }
                 }
+                Transform::ChatToResponses(c) => {
+                    let body = applied.body.take().ok_or_else(|| {
+                        RelayError::bad_request(
+                            "invalid_chat_request",
+                            "This endpoint takes a chat completion request.",
+                        )
+                        .with_param("body")
+                    })?;
+                    let (body, exchange) = c.request(&body)?;
+                    applied.body = Some(body);
+                    applied.response = Some(ResponseTransform::ChatFromResponses(exchange));
+                    // The answer is translated: it must come uncompressed.
+                    applied
+                        .headers
+                        .push((actix_web::http::header::ACCEPT_ENCODING, HeaderValue::from_static("identity")));
+                }
                 // Async: run by the executor once the others are done.
                 Transform::JsonToMultipart(_) => {}
                 Transform::Template(t) => {
@@ -188,7 +228,7 @@ impl Pipeline {
                     if path.is_some() {
                         applied.path = path;
                     }
-                    applied.headers = headers;
+                    applied.headers.extend(headers);
                     if let Some(new_body) = new_body {
                         applied.body = Some(new_body);
                     }

@@ -22,6 +22,12 @@
 //! - `/timed/{key}`: 4 events 300 ms apart; [`Upstream::sent_at`] tells when each left
 //! - `/quiet/{key}`: one event, then silence; `/ticks/{key}`: an event every
 //!   50 ms; both note when the relay drops them ([`Upstream::dropped_at`])
+//! - `POST /responses` (case `text`) and `POST /responses/{case}`: a recorded Responses answer from
+//!   `tests/fixtures/bridge/`: `response/{case}.json`, or with `"stream": true`
+//!   `stream/{case}.sse` sent in 23-byte pieces 2 ms apart. Case
+//!   `gated-{key}`: `text.sse` up to its first text delta, then nothing until
+//!   [`Upstream::open_gate`]; `cut`: the first half of `text.sse`, then the
+//!   connection breaks; `status-{code}`: that status with an OpenAI error
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -241,6 +247,8 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
             HttpResponse::Ok().content_type("application/octet-stream").no_chunking(size).streaming(generated(size / 2))
         }
         ["gated", key] => gated(shared.gate(key)),
+        ["responses"] => responses("text", streaming, &shared),
+        ["responses", case] => responses(case, streaming, &shared),
         ["timed", key] => timed(key, shared.into_inner()),
         ["quiet", key] => watched(key, shared.into_inner(), false),
         ["ticks", key] => watched(key, shared.into_inner(), true),
@@ -398,4 +406,56 @@ impl Drop for NoteDrop {
     fn drop(&mut self) {
         self.shared.dropped_at.lock().unwrap().insert(self.key.clone(), Instant::now());
     }
+}
+
+fn bridge_fixture(path: &str) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bridge").join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// Recorded Responses answers (see the module doc).
+fn responses(case: &str, streaming: bool, shared: &Shared) -> HttpResponse {
+    if let Some(code) = case.strip_prefix("status-") {
+        let status = code.parse().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::IM_A_TEAPOT);
+        return HttpResponse::build(status)
+            .json(serde_json::json!({"error": {"message": format!("upstream says {code}"),
+            "type": "requests", "param": null, "code": "rate_limit_exceeded"}}));
+    }
+    if !streaming {
+        return HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bridge_fixture(&format!("response/{case}.json")));
+    }
+    let text = match case {
+        "cut" => bridge_fixture("stream/text.sse"),
+        _ if case.starts_with("gated-") => bridge_fixture("stream/text.sse"),
+        _ => bridge_fixture(&format!("stream/{case}.sse")),
+    };
+    let pieces = |text: &str| -> Vec<Bytes> { text.as_bytes().chunks(23).map(Bytes::copy_from_slice).collect() };
+    let paced = |pieces: Vec<Bytes>| {
+        futures_util::stream::iter(pieces).then(|piece| async move {
+            actix_web::rt::time::sleep(Duration::from_millis(2)).await;
+            Ok::<_, std::io::Error>(piece)
+        })
+    };
+    let stream: Events = match case {
+        "cut" => {
+            let half = text.len() / 2;
+            let broken = futures_util::stream::once(async { Err(std::io::Error::other("upstream cut")) });
+            Box::pin(paced(pieces(&text[..half])).chain(broken))
+        }
+        _ if case.starts_with("gated-") => {
+            let first = "event: response.output_text.delta";
+            let at = text.find(first).and_then(|start| text[start..].find("\n\n").map(|end| start + end + 2));
+            let (head, tail) = text.split_at(at.unwrap_or(text.len()));
+            let gate = shared.gate(case.trim_start_matches("gated-"));
+            let wait = futures_util::stream::once(async move {
+                gate.notified().await;
+                Ok(Bytes::new())
+            });
+            Box::pin(paced(pieces(head)).chain(wait).chain(paced(pieces(tail))))
+        }
+        _ => Box::pin(paced(pieces(&text))),
+    };
+    event_stream(stream)
 }
