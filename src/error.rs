@@ -71,6 +71,17 @@ impl RelayError {
         }
     }
 
+    /// 426: a plain request on a path only a WebSocket route serves. The
+    /// response names the upgrade (`Upgrade: websocket`).
+    pub fn upgrade_required(path: &str) -> Self {
+        Self::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "invalid_request_error",
+            "websocket_upgrade_required",
+            format!("{path} is a WebSocket endpoint; connect with a WebSocket handshake (Upgrade: websocket)."),
+        )
+    }
+
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "body_timeout", message)
     }
@@ -144,6 +155,10 @@ impl RelayError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
         if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             response.insert_header((header::ALLOW, allow));
+        }
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            // The only upgrade the relay serves.
+            response.insert_header((header::UPGRADE, HeaderValue::from_static("websocket")));
         }
         response.body(self.body().to_string())
     }

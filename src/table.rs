@@ -50,15 +50,29 @@ pub struct Resolved<'p> {
 impl Table {
     /// Checks the path, matches the route and builds the upstream URL: what
     /// the executor does before anything is sent, and what `explain` shows.
-    /// Errors are 400 (unsafe path), 404 and 405.
+    /// Errors are 400 (unsafe path), 404, 405 and 426 (see
+    /// [`Table::resolve_handshake`]).
     pub fn resolve<'p>(&self, method: &Method, path: &'p str, query: Option<&str>) -> Result<Resolved<'p>, RelayError> {
+        self.resolve_handshake(method, path, query, false)
+    }
+
+    /// Like [`Table::resolve`]; `handshake` tells whether the request asks
+    /// for a WebSocket upgrade, which only then can match a WebSocket route.
+    pub fn resolve_handshake<'p>(
+        &self,
+        method: &Method,
+        path: &'p str,
+        query: Option<&str>,
+        handshake: bool,
+    ) -> Result<Resolved<'p>, RelayError> {
         let path = check_path(path)?;
-        let (route, params) = match self.matcher.lookup(method, path) {
+        let (route, params) = match self.matcher.lookup(method, path, handshake) {
             Lookup::Found { route, params } => (route, params),
             Lookup::MethodNotAllowed { allowed } => {
                 let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
                 return Err(RelayError::method_not_allowed(method.as_str(), path, &list.join(", ")));
             }
+            Lookup::UpgradeRequired => return Err(RelayError::upgrade_required(path)),
             Lookup::NotFound => return Err(RelayError::not_found(method.as_str(), path)),
         };
         let target = &self.routes[route];
@@ -135,8 +149,28 @@ pub struct Route {
     pub transforms: Pipeline,
     pub retry: Option<crate::executor::retry::RetryPolicy>,
     pub guards: Vec<crate::executor::guard::Guard>,
+    /// HTTP, or WebSocket sessions with their limits.
+    pub protocol: Protocol,
     pub docs: RouteDocs,
     pub origin: Origin,
+}
+
+/// What a compiled route relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    WebSocket(WebSocketLimits),
+}
+
+/// The limits of one WebSocket session (see `[route.websocket]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// Largest message in either direction, in bytes.
+    pub max_message: usize,
+    /// Longest time without a frame in either direction.
+    pub idle_timeout: Duration,
+    /// Longest session.
+    pub max_duration: Duration,
 }
 
 /// The upstream path of a route: literal text and parameter slots.

@@ -8,6 +8,7 @@ mod path;
 mod route;
 mod upstream;
 mod values;
+mod websocket;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -127,8 +128,9 @@ fn build_matcher(
     let mut shapes = ShapeIndex::default();
     for (index, (route, segments)) in routes.iter().zip(segments).enumerate() {
         let shape = positional_pattern(segments);
+        let websocket = route.protocol != crate::table::Protocol::Http;
         for method in &route.methods {
-            match matcher.insert(&shape, method.clone(), index, &mut shapes) {
+            match matcher.insert(&shape, (method.clone(), websocket), index, &mut shapes) {
                 Ok(()) => {}
                 Err(InsertError::Duplicate { existing }) => {
                     let other = &routes[existing];
