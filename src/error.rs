@@ -72,7 +72,9 @@ impl RelayError {
     }
 
     /// 426: a plain request on a path only a WebSocket route serves. The
-    /// response names the upgrade (`Upgrade: websocket`).
+    /// message names the upgrade; an `Upgrade` header is not sent, since
+    /// actix would then mark the response `Connection: upgrade` and clients
+    /// such as awc stop reading its body.
     pub fn upgrade_required(path: &str) -> Self {
         Self::new(
             StatusCode::UPGRADE_REQUIRED,
@@ -155,10 +157,6 @@ impl RelayError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
         if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             response.insert_header((header::ALLOW, allow));
-        }
-        if self.status == StatusCode::UPGRADE_REQUIRED {
-            // The only upgrade the relay serves.
-            response.insert_header((header::UPGRADE, HeaderValue::from_static("websocket")));
         }
         response.body(self.body().to_string())
     }

@@ -29,6 +29,9 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/actions/images/variations"),
     // The allowlisted JSON envelope for clients with one endpoint (envelope).
     ("POST", "/v1/proxy"),
+    // WebSocket routes (Realtime, and the Responses API's WebSocket mode).
+    ("GET", "/v1/realtime"),
+    ("GET", "/v1/responses"),
 ];
 
 /// Operations that need the admin key although their `auth` column says
