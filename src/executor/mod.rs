@@ -100,7 +100,7 @@ async fn serve(
         return Ok(response);
     }
     check_head_size(req.headers())?;
-    let handshake = websocket::is_handshake(req);
+    let handshake = websocket::is_handshake(req.method(), req.headers());
     let resolved = table.resolve_handshake(req.method(), req.path(), req.uri().query(), handshake)?;
     let route = &table.routes[resolved.route];
     let keyed = |headers| {

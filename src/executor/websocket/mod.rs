@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use actix_codec::Encoder;
 use actix_http::ws::{Codec, Message as ClientMessage};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::Stream;
@@ -46,10 +46,9 @@ const QUEUED_FOR_CLIENT: usize = 4;
 
 /// Whether the request asks for a WebSocket upgrade (`GET` with
 /// `Upgrade: websocket`); the full handshake is checked by [`serve`].
-pub fn is_handshake(req: &HttpRequest) -> bool {
-    req.method() == actix_web::http::Method::GET
-        && req
-            .headers()
+pub fn is_handshake(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::GET
+        && headers
             .get_all(header::UPGRADE)
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("websocket")))
