@@ -310,6 +310,19 @@ async fn a_vanished_client_closes_the_upstream_session() {
 }
 
 #[actix_web::test]
+async fn a_vanished_upstream_closes_the_client_with_1011() {
+    let upstream = WsUpstream::start();
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let (mut ws, _) = connect(&relay.url("/v1/realtime"), &[]).await.unwrap();
+    ws.send(Message::text("vanish:")).await.unwrap();
+    assert_eq!(close_of(&mut ws).await, (1011, "upstream connection lost".to_owned()));
+    // The relay closes the connection after the close frame.
+    let end = tokio::time::timeout(PATIENCE, ws.next()).await.expect("the connection ends within 10 s");
+    assert!(!matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))), "{end:?}");
+    relay.stop().await;
+}
+
+#[actix_web::test]
 async fn a_hundred_sessions_stay_in_bounded_memory() {
     let upstream = WsUpstream::start();
     let dir = routes_dir(ROUTES);

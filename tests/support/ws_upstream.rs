@@ -5,6 +5,7 @@
 //! - text and binary messages are echoed;
 //! - text `close:CODE:REASON` makes it close with that code and reason;
 //! - text `ping:PAYLOAD` makes it send a ping; text `big:N` an N-byte binary;
+//! - text `vanish:` makes it drop the connection without a close frame;
 //! - pings are answered (by tungstenite) and noted as `ping:PAYLOAD`, pongs
 //!   as `pong:PAYLOAD` ([`WsUpstream::events`]).
 //!
@@ -144,6 +145,7 @@ async fn session(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
                 }
                 Some(("ping", payload)) => Some(Message::Ping(Bytes::copy_from_slice(payload.as_bytes()))),
                 Some(("big", n)) => Some(Message::Binary(vec![7u8; n.parse().unwrap()].into())),
+                Some(("vanish", _)) => break "vanished".to_owned(),
                 _ => Some(Message::Text(text)),
             },
             Message::Binary(bytes) => Some(Message::Binary(bytes)),
