@@ -2,7 +2,7 @@
 //! relay to a tungstenite test upstream ([`support::ws_upstream`]). Frames
 //! pass both ways in order, close codes cross, the relay key is required and
 //! never reaches the upstream, and the route's limits end sessions with the
-//! documented close codes.
+//! documented close codes. Fragments are reassembled up to the limit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
@@ -267,6 +267,32 @@ async fn a_message_over_the_limit_closes_with_1009() {
     let (code, reason) = close_of(&mut ws).await;
     assert_eq!(code, 1009, "{reason}");
     assert!(reason.contains("upstream"), "{reason}");
+    relay.stop().await;
+}
+
+#[actix_web::test]
+async fn fragments_are_reassembled_up_to_the_limit() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let upstream = WsUpstream::start();
+    let dir = routes_dir(ROUTES);
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
+    let (mut ws, _) = connect(&relay.url("/v1/small?tag=fragments"), &[]).await.unwrap();
+    let fragment = |data: &'static [u8], opcode: Data, last: bool| {
+        Message::Frame(Frame::message(data, OpCode::Data(opcode), last))
+    };
+    ws.send(fragment(b"hel", Data::Text, false)).await.unwrap();
+    ws.send(Message::Ping(Bytes::from_static(b"between"))).await.unwrap();
+    ws.send(fragment(b"lo ", Data::Continue, false)).await.unwrap();
+    ws.send(fragment(b"there", Data::Continue, true)).await.unwrap();
+    assert_eq!(next(&mut ws).await, Message::Pong(Bytes::from_static(b"between")));
+    assert_eq!(next(&mut ws).await, Message::text("hello there"));
+    // 3 fragments of 30 KiB: over the 64 KiB limit together.
+    static PIECE: [u8; 30 * 1024] = [9; 30 * 1024];
+    ws.send(fragment(&PIECE, Data::Binary, false)).await.unwrap();
+    ws.send(fragment(&PIECE, Data::Continue, false)).await.unwrap();
+    ws.send(fragment(&PIECE, Data::Continue, true)).await.unwrap();
+    assert_eq!(close_of(&mut ws).await.0, 1009);
     relay.stop().await;
 }
 

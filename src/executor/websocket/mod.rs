@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use actix_codec::Encoder;
 use actix_http::ws::{Codec, Message as ClientMessage};
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::Stream;
@@ -112,11 +112,11 @@ pub async fn serve(
     let (socket, answer) = match upstream::connect(handshake).await {
         Ok(connected) => connected,
         Err(upstream::Failure::Relay(error)) => return Err(error),
-        Err(upstream::Failure::Refused(refusal)) => return Ok(refused(route, *refusal)),
+        Err(upstream::Failure::Refused(refusal)) => return Ok(upstream::refused(route, *refusal)),
     };
     let mut response = HttpResponse::SwitchingProtocols();
     let mut passed = HeaderMap::new();
-    headers::client_headers(&actix_headers(answer.headers()), route, &mut passed);
+    headers::client_headers(&upstream::actix_headers(answer.headers()), route, &mut passed);
     for (name, value) in passed.iter().filter(|(name, _)| !HANDSHAKE_HEADERS.contains(name)) {
         response.append_header((name.clone(), value.clone()));
     }
@@ -160,37 +160,6 @@ fn encoded(
         let encoded = codec.encode(message, &mut buf).map(|()| buf.freeze());
         Some((encoded, (queued, codec)))
     })
-}
-
-/// The upstream's refusal of the handshake, passed to the client: its
-/// status, the headers the route lets back, and the body bytes that came
-/// with its head (up to its `Content-Length`).
-fn refused(route: &Route, refusal: tokio_tungstenite::tungstenite::http::Response<Option<Vec<u8>>>) -> HttpResponse {
-    let status = StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let upstream_headers = actix_headers(refusal.headers());
-    let length = upstream_headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
-    let mut body = refusal.into_body().unwrap_or_default();
-    body.truncate(length.unwrap_or(body.len()));
-    let mut response = HttpResponse::build(status);
-    let mut passed = HeaderMap::new();
-    headers::client_headers(&upstream_headers, route, &mut passed);
-    for (name, value) in passed {
-        response.append_header((name, value));
-    }
-    response.body(body)
-}
-
-/// `http` 1.x headers (tungstenite's) as actix headers.
-fn actix_headers(from: &tokio_tungstenite::tungstenite::http::HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    for (name, value) in from {
-        if let (Ok(name), Ok(value)) =
-            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
-        {
-            out.append(name, value);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

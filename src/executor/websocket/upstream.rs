@@ -5,13 +5,16 @@
 //! the subprotocols the client offered, minus any relay key.
 //!
 //! An upstream that answers the handshake with anything but 101 is
-//! [`Failure::Refused`]: its status, headers and the body bytes that came
-//! with its head go back to the client. Unreachable is 502, too slow 504.
+//! [`Failure::Refused`]; [`refused`] passes its status, headers and the body
+//! bytes that came with its head to the client. Unreachable is 502, too slow
+//! 504.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::HeaderMap;
+use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
@@ -132,6 +135,37 @@ fn timed_out(upstream: &str, timeout: Duration) -> RelayError {
         "Upstream `{upstream}` did not answer the WebSocket handshake within {}.",
         humantime::format_duration(timeout)
     ))
+}
+
+/// The upstream's refusal of the handshake, passed to the client: its
+/// status, the headers the route lets back, and the body bytes that came
+/// with its head (up to its `Content-Length`).
+pub fn refused(route: &Route, refusal: http::Response<Option<Vec<u8>>>) -> HttpResponse {
+    let status = StatusCode::from_u16(refusal.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let upstream_headers = actix_headers(refusal.headers());
+    let length = upstream_headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let mut body = refusal.into_body().unwrap_or_default();
+    body.truncate(length.unwrap_or(body.len()));
+    let mut response = HttpResponse::build(status);
+    let mut passed = HeaderMap::new();
+    crate::executor::headers::client_headers(&upstream_headers, route, &mut passed);
+    for (name, value) in passed {
+        response.append_header((name, value));
+    }
+    response.body(body)
+}
+
+/// `http` 1.x headers (tungstenite's) as actix headers.
+pub fn actix_headers(from: &http::HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in from {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_str().as_bytes()), HeaderValue::from_bytes(value.as_bytes()))
+        {
+            out.append(name, value);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
