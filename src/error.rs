@@ -82,6 +82,19 @@ impl RelayError {
         }
     }
 
+    /// 426: a plain request on a path only a WebSocket route serves. The
+    /// message names the upgrade; an `Upgrade` header is not sent, since
+    /// actix would then mark the response `Connection: upgrade` and clients
+    /// such as awc stop reading its body.
+    pub fn upgrade_required(path: &str) -> Self {
+        Self::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "invalid_request_error",
+            "websocket_upgrade_required",
+            format!("{path} is a WebSocket endpoint; connect with a WebSocket handshake (Upgrade: websocket)."),
+        )
+    }
+
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "body_timeout", message)
     }

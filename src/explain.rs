@@ -53,7 +53,8 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
         let _ = writeln!(out, "no listener named {listener:?}; the listeners are: {}", names.join(", "));
         return (out, false);
     }
-    let resolved = match table.resolve(listener, &request.method, path, query) {
+    let handshake = crate::executor::websocket::is_handshake(&request.method, &request.headers);
+    let resolved = match table.resolve_handshake(listener, &request.method, path, query, handshake) {
         Ok(resolved) => resolved,
         Err(error) => {
             let _ = writeln!(out, "no route: {} ({})", error.message, error.status.as_u16());
@@ -65,6 +66,15 @@ pub fn explain(table: &Table, request: &Request) -> (String, bool) {
     };
     let route = &table.routes[resolved.route];
     let _ = writeln!(out, "route: {} ({})", route.id, route.origin);
+    if let crate::table::Protocol::WebSocket(limits) = route.protocol {
+        let _ = writeln!(
+            out,
+            "protocol: websocket (max_message {} bytes, idle_timeout {}, max_duration {})",
+            limits.max_message,
+            humantime::format_duration(limits.idle_timeout),
+            humantime::format_duration(limits.max_duration)
+        );
+    }
     let _ = writeln!(out, "checks:");
     checks(table, route, request, &mut out);
     let transformed = match apply_transforms(route, &resolved.params, query, request) {

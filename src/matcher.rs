@@ -6,6 +6,12 @@
 //! method list. That yields 405 (with `Allow`) for a known path and 404 for an
 //! unknown one from a single lookup, whose cost does not grow with the number
 //! of routes.
+//!
+//! A WebSocket route shares its path with HTTP routes: it is an entry for
+//! `GET` of its own kind, found only by a WebSocket handshake (a `GET` with
+//! `Upgrade: websocket`). Any other request on that path is matched against
+//! the HTTP routes alone; a plain `GET` where only a WebSocket route serves
+//! `GET` is told to upgrade (426).
 
 use std::collections::HashMap;
 
@@ -16,7 +22,16 @@ use actix_web::http::Method;
 pub struct Matcher {
     router: matchit::Router<usize>,
     /// One entry per distinct path shape: the routes behind it, by method.
-    entries: Vec<Vec<(Method, usize)>>,
+    entries: Vec<Vec<Entry>>,
+}
+
+/// One route behind a path shape.
+#[derive(Debug, Clone)]
+struct Entry {
+    method: Method,
+    /// Matched only by WebSocket handshakes.
+    websocket: bool,
+    route: usize,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -37,6 +52,9 @@ pub enum Lookup<'p> {
     MethodNotAllowed {
         allowed: Vec<Method>,
     },
+    /// Only a WebSocket route serves this method here, and the request is no
+    /// WebSocket handshake.
+    UpgradeRequired,
     NotFound,
 }
 
@@ -51,11 +69,12 @@ pub enum InsertError {
 
 impl Matcher {
     /// Adds `route` for `method` on a pattern whose parameters are already
-    /// positional (see [`positional_pattern`]).
+    /// positional (see [`positional_pattern`]); a `websocket` route is an
+    /// entry of its own kind.
     pub fn insert(
         &mut self,
         shape: &str,
-        method: Method,
+        (method, websocket): (Method, bool),
         route: usize,
         shapes: &mut ShapeIndex,
     ) -> Result<(), InsertError> {
@@ -69,28 +88,46 @@ impl Matcher {
                 entry
             }
         };
-        let methods = &mut self.entries[entry];
-        if let Some((_, existing)) = methods.iter().find(|(m, _)| *m == method) {
-            return Err(InsertError::Duplicate { existing: *existing });
+        let entries = &mut self.entries[entry];
+        if let Some(existing) = entries.iter().find(|e| e.method == method && e.websocket == websocket) {
+            return Err(InsertError::Duplicate { existing: existing.route });
         }
-        methods.push((method, route));
+        entries.push(Entry { method, websocket, route });
         Ok(())
     }
 
-    /// Finds the route for `method` and a normalised `path`.
-    pub fn lookup<'p>(&self, method: &Method, path: &'p str) -> Lookup<'p> {
+    /// Finds the route for `method` and a normalised `path`; `handshake`
+    /// tells whether the request asks for a WebSocket upgrade.
+    pub fn lookup<'p>(&self, method: &Method, path: &'p str, handshake: bool) -> Lookup<'p> {
         let Ok(found) = self.router.at(path) else {
             return Lookup::NotFound;
         };
-        let methods = &self.entries[*found.value];
-        // HEAD is served by the GET route unless the path has its own.
-        let wanted = |m: &Method| m == method || (*method == Method::HEAD && *m == Method::GET);
-        let exact = methods.iter().find(|(m, _)| m == method);
-        match exact.or_else(|| methods.iter().find(|(m, _)| wanted(m))) {
-            Some((_, route)) => {
-                Lookup::Found { route: *route, params: found.params.iter().map(|(_, value)| value).collect() }
+        let entries = &self.entries[*found.value];
+        let websocket = entries.iter().find(|e| e.websocket && e.method == method);
+        let http = || {
+            let mut http = entries.iter().filter(|e| !e.websocket);
+            // HEAD is served by the GET route unless the path has its own.
+            let exact = http.clone().find(|e| e.method == method);
+            exact.or_else(|| http.find(|e| *method == Method::HEAD && e.method == Method::GET))
+        };
+        let chosen = match websocket {
+            Some(entry) if handshake => Some(entry),
+            _ => http(),
+        };
+        match (chosen, websocket) {
+            (Some(entry), _) => {
+                Lookup::Found { route: entry.route, params: found.params.iter().map(|(_, value)| value).collect() }
             }
-            None => Lookup::MethodNotAllowed { allowed: methods.iter().map(|(m, _)| m.clone()).collect() },
+            (None, Some(_)) => Lookup::UpgradeRequired,
+            (None, None) => {
+                let mut allowed: Vec<Method> = Vec::new();
+                for entry in entries {
+                    if !allowed.contains(&entry.method) {
+                        allowed.push(entry.method.clone());
+                    }
+                }
+                Lookup::MethodNotAllowed { allowed }
+            }
         }
     }
 }
@@ -142,7 +179,7 @@ mod tests {
         let mut m = Matcher::default();
         let mut shapes = ShapeIndex::default();
         for (i, (shape, method)) in patterns.iter().enumerate() {
-            m.insert(shape, method.clone(), i, &mut shapes).unwrap();
+            m.insert(shape, (method.clone(), false), i, &mut shapes).unwrap();
         }
         m
     }
@@ -154,25 +191,56 @@ mod tests {
             ("/v1/files/{p0}", Method::DELETE),
             ("/v1/vector_stores/{p0}/files/{p1}", Method::GET),
         ]);
-        assert_eq!(m.lookup(&Method::DELETE, "/v1/files/f1"), Lookup::Found { route: 1, params: vec!["f1"] });
+        assert_eq!(m.lookup(&Method::DELETE, "/v1/files/f1", false), Lookup::Found { route: 1, params: vec!["f1"] });
         assert_eq!(
-            m.lookup(&Method::GET, "/v1/vector_stores/vs/files/f"),
+            m.lookup(&Method::GET, "/v1/vector_stores/vs/files/f", false),
             Lookup::Found { route: 2, params: vec!["vs", "f"] }
         );
         assert_eq!(
-            m.lookup(&Method::POST, "/v1/files/f1"),
+            m.lookup(&Method::POST, "/v1/files/f1", false),
             Lookup::MethodNotAllowed { allowed: vec![Method::GET, Method::DELETE] }
         );
-        assert_eq!(m.lookup(&Method::GET, "/v1/nothing"), Lookup::NotFound);
-        assert_eq!(m.lookup(&Method::HEAD, "/v1/files/f1"), Lookup::Found { route: 0, params: vec!["f1"] });
+        assert_eq!(m.lookup(&Method::GET, "/v1/nothing", false), Lookup::NotFound);
+        assert_eq!(m.lookup(&Method::HEAD, "/v1/files/f1", false), Lookup::Found { route: 0, params: vec!["f1"] });
     }
 
     #[test]
     fn same_method_and_shape_is_a_duplicate() {
         let mut m = Matcher::default();
         let mut shapes = ShapeIndex::default();
-        m.insert("/v1/a/{p0}", Method::GET, 0, &mut shapes).unwrap();
-        assert_eq!(m.insert("/v1/a/{p0}", Method::GET, 1, &mut shapes), Err(InsertError::Duplicate { existing: 0 }));
+        m.insert("/v1/a/{p0}", (Method::GET, false), 0, &mut shapes).unwrap();
+        assert_eq!(
+            m.insert("/v1/a/{p0}", (Method::GET, false), 1, &mut shapes),
+            Err(InsertError::Duplicate { existing: 0 })
+        );
+        m.insert("/v1/a/{p0}", (Method::GET, true), 2, &mut shapes).unwrap();
+    }
+
+    #[test]
+    fn a_websocket_route_is_found_by_handshakes_only() {
+        let mut m = Matcher::default();
+        let mut shapes = ShapeIndex::default();
+        m.insert("/v1/responses", (Method::POST, false), 0, &mut shapes).unwrap();
+        m.insert("/v1/responses", (Method::GET, true), 1, &mut shapes).unwrap();
+        m.insert("/v1/realtime", (Method::GET, true), 2, &mut shapes).unwrap();
+        m.insert("/v1/both", (Method::GET, true), 3, &mut shapes).unwrap();
+        m.insert("/v1/both", (Method::GET, false), 4, &mut shapes).unwrap();
+        let found = |route| Lookup::Found { route, params: vec![] };
+        assert_eq!(m.lookup(&Method::GET, "/v1/responses", true), found(1));
+        assert_eq!(m.lookup(&Method::POST, "/v1/responses", true), found(0));
+        assert_eq!(m.lookup(&Method::POST, "/v1/responses", false), found(0));
+        assert_eq!(m.lookup(&Method::GET, "/v1/responses", false), Lookup::UpgradeRequired);
+        assert_eq!(m.lookup(&Method::GET, "/v1/realtime", false), Lookup::UpgradeRequired);
+        assert_eq!(
+            m.lookup(&Method::DELETE, "/v1/responses", false),
+            Lookup::MethodNotAllowed { allowed: vec![Method::POST, Method::GET] }
+        );
+        assert_eq!(
+            m.lookup(&Method::HEAD, "/v1/realtime", false),
+            Lookup::MethodNotAllowed { allowed: vec![Method::GET] }
+        );
+        assert_eq!(m.lookup(&Method::GET, "/v1/both", true), found(3));
+        assert_eq!(m.lookup(&Method::GET, "/v1/both", false), found(4));
     }
 
     #[test]

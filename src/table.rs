@@ -69,7 +69,8 @@ impl Table {
 
     /// Checks the path, matches the route on `listener` and builds the
     /// upstream URL: what the executor does before anything is sent, and what
-    /// `explain` shows. Errors are 400 (unsafe path), 404 and 405.
+    /// `explain` shows. Errors are 400 (unsafe path), 404, 405 and 426 (see
+    /// [`Table::resolve_handshake`]).
     pub fn resolve<'p>(
         &self,
         listener: &str,
@@ -77,9 +78,22 @@ impl Table {
         path: &'p str,
         query: Option<&str>,
     ) -> Result<Resolved<'p>, RelayError> {
+        self.resolve_handshake(listener, method, path, query, false)
+    }
+
+    /// Like [`Table::resolve`]; `handshake` tells whether the request asks
+    /// for a WebSocket upgrade, which only then can match a WebSocket route.
+    pub fn resolve_handshake<'p>(
+        &self,
+        listener: &str,
+        method: &Method,
+        path: &'p str,
+        query: Option<&str>,
+        handshake: bool,
+    ) -> Result<Resolved<'p>, RelayError> {
         let path = check_path(path)?;
         let lookup = match self.listener(listener) {
-            Some(listener) => listener.matcher.lookup(method, path),
+            Some(listener) => listener.matcher.lookup(method, path, handshake),
             None => Lookup::NotFound,
         };
         let (route, params) = match lookup {
@@ -88,6 +102,7 @@ impl Table {
                 let list: Vec<&str> = allowed.iter().map(Method::as_str).collect();
                 return Err(RelayError::method_not_allowed(method.as_str(), path, &list.join(", ")));
             }
+            Lookup::UpgradeRequired => return Err(RelayError::upgrade_required(path)),
             Lookup::NotFound => return Err(RelayError::not_found(method.as_str(), path)),
         };
         let target = &self.routes[route];
@@ -168,8 +183,28 @@ pub struct Route {
     pub models: Option<crate::model_list::ModelList>,
     /// Names of the listeners serving this route.
     pub listeners: Vec<String>,
+    /// HTTP, or WebSocket sessions with their limits.
+    pub protocol: Protocol,
     pub docs: RouteDocs,
     pub origin: Origin,
+}
+
+/// What a compiled route relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    WebSocket(WebSocketLimits),
+}
+
+/// The limits of one WebSocket session (see `[route.websocket]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebSocketLimits {
+    /// Largest message in either direction, in bytes.
+    pub max_message: usize,
+    /// Longest time without a frame in either direction.
+    pub idle_timeout: Duration,
+    /// Longest session.
+    pub max_duration: Duration,
 }
 
 /// The upstream path of a route: literal text and parameter slots.

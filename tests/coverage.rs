@@ -31,6 +31,9 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/proxy"),
     // Chat Completions served by the Responses API (chat_to_responses).
     ("POST", "/v1/bridge/chat/completions"),
+    // WebSocket routes (Realtime, and the Responses API's WebSocket mode).
+    ("GET", "/v1/realtime"),
+    ("GET", "/v1/responses"),
 ];
 
 /// Operations that need the admin key although their `auth` column says

@@ -56,3 +56,8 @@ fn errors_of_all_files_are_reported_together() {
 fn duplicate_upstream_names_the_first() {
     check_case("duplicate_upstream");
 }
+
+#[test]
+fn websocket_routes_are_checked() {
+    check_case("websocket");
+}

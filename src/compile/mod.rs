@@ -9,6 +9,7 @@ mod path;
 mod route;
 mod upstream;
 mod values;
+mod websocket;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -136,8 +137,9 @@ fn build_matcher(
     for index in served {
         let (route, segments) = (&routes[index], &segments[index]);
         let shape = positional_pattern(segments);
+        let websocket = route.protocol != crate::table::Protocol::Http;
         for method in &route.methods {
-            match matcher.insert(&shape, method.clone(), index, &mut shapes) {
+            match matcher.insert(&shape, (method.clone(), websocket), index, &mut shapes) {
                 Ok(()) => {}
                 Err(InsertError::Duplicate { existing }) => {
                     let other = &routes[existing];

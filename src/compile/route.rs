@@ -7,7 +7,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName};
 use toml::Spanned;
 
-use super::{path, values};
+use super::{path, values, websocket};
 use crate::diagnostics::{Source, SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::executor::guard::{Guard, GuardSpec};
 use crate::executor::retry::{RetryPolicy, RetrySpec};
-use crate::table::{BodyRules, HeaderPolicy, Origin, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
+use crate::table::{BodyRules, HeaderPolicy, Origin, Protocol, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
 use crate::transforms::{Pipeline, Transform, TransformSpec};
 
 const DEFAULT_MAX_BODY: u64 = 512 * 1024 * 1024;
@@ -93,6 +93,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref()), &params));
     let listeners = super::keep(errors, listeners(src, spec.listeners.as_ref().or(defaults.listeners.as_ref())));
     let models = super::keep(errors, model_list(src, spec.models.as_ref()));
+    let protocol = super::keep(errors, websocket::protocol(src, spec, methods.as_deref(), at));
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -117,7 +118,8 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         guards: guards?,
         models: models?,
         listeners: listeners?,
-        docs: docs(src, spec, defaults),
+        docs: docs(src, spec, defaults, protocol?),
+        protocol: protocol?,
         origin: Origin { file: src.path.clone(), line, column },
     };
     Some(Compiled { route, segments: segments? })
@@ -183,7 +185,8 @@ fn retry_policy(
     RetryPolicy::compile(spec.get_ref(), verify).map(Some).map_err(|e| src.error_at(at, e))
 }
 
-fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults) -> RouteDocs {
+/// A WebSocket route is hidden: the generated documents describe HTTP only.
+fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults, protocol: Protocol) -> RouteDocs {
     let openapi = spec.openapi.as_ref().map(|o| o.get_ref().clone()).unwrap_or_default();
     let openapi_origin = spec.openapi.as_ref().map(|o| {
         let (line, column) = src.line_col(o.span().start);
@@ -198,7 +201,7 @@ fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults) -> RouteDocs {
         consequential: openapi.consequential,
         deprecated: openapi.deprecated,
         response: openapi.response.unwrap_or_default(),
-        hidden: openapi.hidden,
+        hidden: openapi.hidden || protocol != Protocol::Http,
         openapi_origin,
     }
 }

@@ -50,6 +50,11 @@ impl Clients {
         Clients { tls, by_connect_timeout: RefCell::default() }
     }
 
+    /// The TLS settings, for connections the relay opens itself (WebSocket).
+    pub fn tls(&self) -> Arc<rustls::ClientConfig> {
+        self.tls.clone()
+    }
+
     /// The client to use for an upstream with this connect timeout.
     pub fn get(&self, connect_timeout: Duration) -> Client {
         self.by_connect_timeout

@@ -5,11 +5,15 @@
 //! 1. The relay's own answers (health, `/relay/status`, the OpenAPI documents
 //!    and `/manifest`) are served at once.
 //! 2. Limits: the request head may total at most [`MAX_REQUEST_HEAD`] bytes.
-//! 3. Resolve ([`Table::resolve`]): the raw path is checked ([`path`]: dot
-//!    segments, encoded slashes; 400), the route matched (404, 405) and the
-//!    upstream URL built.
+//! 3. Resolve ([`Table::resolve_handshake`]): the raw path is checked
+//!    ([`path`]: dot segments, encoded slashes; 400), the route matched among
+//!    this listener's routes (404, 405) and the upstream URL built. WebSocket
+//!    handshakes (`GET` with `Upgrade: websocket`) match only WebSocket
+//!    routes, and plain requests only HTTP routes (see [`crate::matcher`]).
 //! 4. Authenticate: relay keys for non-public routes (401); an upstream whose
-//!    key is required but missing refuses (403).
+//!    key is required but missing refuses (403). A WebSocket route then
+//!    leaves this list: [`websocket`] opens the upstream session and relays
+//!    frames. A route with `[route.models]` may answer here ([`models`]).
 //! 5. [`body`]: framing, media type (415) and size (413) are checked; the
 //!    body is then streamed with a byte limit and an idle timer (408).
 //! 6. [`transform`]: the route's transforms run (JSON body read if needed);
@@ -32,6 +36,7 @@ pub mod response;
 pub mod retry;
 pub mod transform;
 pub mod translate;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -41,7 +46,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
 use crate::error::RelayError;
 use crate::reload::Reloader;
-use crate::table::{SharedTable, Table, UpstreamAuth, WhenKeyMissing};
+use crate::table::{Protocol, SharedTable, Table, UpstreamAuth, WhenKeyMissing};
 use crate::transforms::json_to_multipart::FetchContext;
 
 pub use client::Clients;
@@ -100,9 +105,14 @@ async fn serve(
         return Ok(response);
     }
     check_head_size(req.headers())?;
-    let resolved = table.resolve(&worker.listener, req.method(), req.path(), req.uri().query())?;
+    let handshake = websocket::is_handshake(req.method(), req.headers());
+    let resolved = table.resolve_handshake(&worker.listener, req.method(), req.path(), req.uri().query(), handshake)?;
     let route = &table.routes[resolved.route];
-    if !route.public && !table.client_keys.admits(req.headers()) {
+    let keyed = |headers| {
+        let websocket = matches!(route.protocol, Protocol::WebSocket(_));
+        table.client_keys.admits(headers) || (websocket && websocket::admits(&table.client_keys, headers))
+    };
+    if !route.public && !keyed(req.headers()) {
         return Err(RelayError::unauthorized());
     }
     if let UpstreamAuth::Bearer { header: None, when_missing: WhenKeyMissing::Forbid, env } = &route.upstream.auth {
@@ -110,6 +120,11 @@ async fn serve(
             "upstream_key_missing",
             format!("This route needs the {env} key, which the relay operator has not configured."),
         ));
+    }
+    if let Protocol::WebSocket(limits) = route.protocol {
+        let payload = payload.take().ok_or_else(|| RelayError::internal("payload_taken", "The body was taken."))?;
+        let tls = worker.clients.tls();
+        return websocket::serve(req, payload, route, limits, &resolved.url, request_id, tls).await;
     }
     if let Some(list) = &route.models {
         let client = worker.clients.get(route.upstream.connect_timeout);

@@ -164,6 +164,33 @@ pub struct RouteSpec {
     pub listeners: Option<Spanned<Vec<String>>>,
     /// Serve a model list filtered, from a local file or with a fallback.
     pub models: Option<Spanned<crate::model_list::ModelListSpec>>,
+    /// `http` (default) or `websocket`.
+    pub protocol: Option<Spanned<Protocol>>,
+    /// Limits of a `websocket` route (`[route.websocket]`).
+    pub websocket: Option<Spanned<WebSocketSpec>>,
+}
+
+/// What a route relays: HTTP requests, or WebSocket sessions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    #[default]
+    Http,
+    /// The route accepts `GET` with `Upgrade: websocket` and relays frames.
+    Websocket,
+}
+
+/// `[route.websocket]`: the limits of one WebSocket session.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSpec {
+    /// Largest message (text or binary, after reassembling fragments) in
+    /// either direction (default `16MiB`); a bigger one ends the session: 1009.
+    pub max_message: Option<Spanned<String>>,
+    /// Longest time without any frame in either direction (default `5m`): 1001.
+    pub idle_timeout: Option<Spanned<String>>,
+    /// Longest session (default `60m`): 1008.
+    pub max_duration: Option<Spanned<String>>,
 }
 
 /// `openapi = { ... }` of a route.
