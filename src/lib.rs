@@ -21,6 +21,8 @@
 //! - [`executor`]: the stages of one request, in order.
 //! - [`fetch`]: downloads files from client-given URLs, refusing SSRF.
 //! - [`error`]: errors the relay itself answers, in the OpenAI shape.
+//! - [`traffic_log`]: the JSON-lines log of exchanges, redacted, written
+//!   off the request path.
 //! - [`server`]: the HTTP server; `server::run` takes a bound listener.
 //! - [`explain`]: the dry run behind `relay explain`.
 //! - [`openapi`]: OpenAPI and ChatGPT Actions documents, built with the table.
@@ -42,5 +44,6 @@ pub mod reload;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod traffic_log;
 pub mod transforms;
 pub mod watcher;

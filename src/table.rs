@@ -48,6 +48,10 @@ pub struct Listener {
     pub listen: Option<std::net::SocketAddr>,
     pub origin: Option<Origin>,
     pub matcher: Matcher,
+    /// `log`: this listener's own traffic log file (read at startup only).
+    pub log: Option<std::path::PathBuf>,
+    /// `log_body_max`: where this listener's logged bodies are cut.
+    pub log_body_max: Option<u64>,
 }
 
 /// A request matched to a route, with the upstream URL it goes to.

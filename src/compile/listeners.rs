@@ -8,8 +8,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use super::{build_matcher, located};
+use super::{build_matcher, located, values};
 use crate::diagnostics::{SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
@@ -20,6 +21,8 @@ use crate::table::{DEFAULT_LISTENER, Listener, Origin, Route};
 pub struct Declared {
     pub listen: SocketAddr,
     pub origin: Origin,
+    pub log: Option<PathBuf>,
+    pub log_body_max: Option<u64>,
 }
 
 /// The declared listeners by name, and the names of those that failed
@@ -57,10 +60,16 @@ pub fn declared(
                 text.parse::<SocketAddr>()
                     .map_err(|_| format!("`listen = {text:?}` is not an address such as \"127.0.0.1:5101\""))
             });
+            let (log, log_body_max) = log_settings(file, spec.get_ref(), env, errors);
             match address {
                 Ok(listen) => drop(listeners.insert(
                     name.clone(),
-                    Declared { listen, origin: Origin { file: file.source.path.clone(), line, column } },
+                    Declared {
+                        listen,
+                        origin: Origin { file: file.source.path.clone(), line, column },
+                        log,
+                        log_body_max,
+                    },
                 )),
                 Err(message) => {
                     broken.insert(name.clone());
@@ -74,6 +83,35 @@ pub fn declared(
         }
     }
     (listeners, broken)
+}
+
+/// The `log` path (expanded) and `log_body_max` of a listener.
+fn log_settings(
+    file: &SourceFile,
+    spec: &crate::spec::ListenerSpec,
+    env: &Env,
+    errors: &mut Vec<SpecError>,
+) -> (Option<PathBuf>, Option<u64>) {
+    let log = spec.log.as_ref().and_then(|log| match env.expand(log.get_ref()) {
+        Ok(path) if !path.trim().is_empty() => Some(PathBuf::from(path)),
+        Ok(_) => {
+            errors.push(
+                file.source
+                    .error_at(log.span().start, "`log` is empty")
+                    .with_hint("write a file path such as \"traffic.jsonl\", or remove the key"),
+            );
+            None
+        }
+        Err(message) => {
+            errors.push(file.source.error_at(log.span().start, message));
+            None
+        }
+    });
+    let body_max = spec
+        .log_body_max
+        .as_ref()
+        .and_then(|max| values::size(&file.source, max, "log_body_max").map_err(|error| errors.push(error)).ok());
+    (log, body_max)
 }
 
 /// Checks each route's listener names (a typo gets the nearest known name).
@@ -117,8 +155,11 @@ pub fn build(
     for (name, declared) in all {
         let served = routes.iter().enumerate().filter(|(_, route)| route.listeners.contains(&name)).map(|(i, _)| i);
         let matcher = build_matcher(routes, segments, served, errors);
-        let (listen, origin) = declared.map(|d| (d.listen, d.origin)).unzip();
-        listeners.push(Listener { name, listen, origin, matcher });
+        let (listen, origin, log, log_body_max) = match declared {
+            Some(d) => (Some(d.listen), Some(d.origin), d.log, d.log_body_max),
+            None => (None, None, None, None),
+        };
+        listeners.push(Listener { name, listen, origin, matcher, log, log_body_max });
     }
     listeners
 }

@@ -42,6 +42,13 @@ pub struct SpecFile {
 pub struct ListenerSpec {
     /// `host:port`; `${VAR}` and `${VAR:-default}` expand.
     pub listen: Spanned<String>,
+    /// A traffic log file for this listener's requests (truncated when
+    /// `relay serve` starts; a relative path is relative to the working
+    /// directory). `${VAR}` expands.
+    pub log: Option<Spanned<String>>,
+    /// Bodies longer than this are cut in the traffic log (default: `relay
+    /// serve --log-body-max`, else `64KiB`).
+    pub log_body_max: Option<Spanned<String>>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
