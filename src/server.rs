@@ -29,6 +29,8 @@ pub struct Options {
     pub fetch_address_check: Option<crate::fetch::AddressCheck>,
     /// The listener whose routes this server serves (default: `default`).
     pub listener: Option<String>,
+    /// Where this listener's traffic is logged (see [`crate::traffic_log`]).
+    pub traffic_log: Option<crate::traffic_log::TrafficLog>,
 }
 
 /// Starts serving `table` on `listener`. The returned server must be awaited
@@ -38,6 +40,7 @@ pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std:
     let reloader = options.reloader.clone();
     let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
     let listener_name = options.listener.clone().unwrap_or_else(|| crate::table::DEFAULT_LISTENER.to_owned());
+    let log = options.traffic_log.clone();
     let mut server = HttpServer::new(move || {
         let fetch = FetchContext { tls: tls.clone(), address_check };
         let worker = Worker {
@@ -46,6 +49,7 @@ pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std:
             reloader: reloader.clone(),
             fetch,
             listener: listener_name.clone(),
+            log: log.clone(),
         };
         App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
     })

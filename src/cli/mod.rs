@@ -39,6 +39,12 @@ pub enum Command {
         /// Do not watch the routes directory; reload on SIGHUP only.
         #[arg(long)]
         no_watch: bool,
+        /// Write a traffic log (JSON lines, secrets redacted) of every listener to FILE, truncated at start.
+        #[arg(long, value_name = "FILE", env = "RELAY_LOG")]
+        log: Option<PathBuf>,
+        /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        log_body_max: Option<u64>,
     },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
@@ -89,8 +95,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers, no_watch } => {
-            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch })
+        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max } => {
+            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
@@ -130,6 +136,14 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `64KiB`, `1MB`, `4096`: a byte size.
+fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|e| format!("not a size ({e}); write e.g. 64KiB"))
 }
 
 fn print_warnings(table: &Table) {

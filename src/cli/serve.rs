@@ -1,15 +1,18 @@
 //! `relay serve`: load the routes, bind every listener, serve until stopped,
 //! and reload on file changes and SIGHUP.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::print_errors;
 use crate::compile::RELAY_KEYS_VAR;
 use crate::env::Env;
 use crate::reload::Reloader;
 use crate::table::{DEFAULT_LISTENER, Table, UpstreamAuth, WhenKeyMissing};
+use crate::traffic_log::{DEFAULT_BODY_MAX, LogFile, TrafficLog};
 use crate::{server, watcher};
 
 /// The address of the `default` listener when neither `--listen` nor the
@@ -23,6 +26,10 @@ pub struct ServeArgs {
     pub allow_open: bool,
     pub workers: Option<usize>,
     pub watch: bool,
+    /// `--log`: the traffic log of every listener without its own.
+    pub log: Option<PathBuf>,
+    /// `--log-body-max`.
+    pub log_body_max: Option<u64>,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -49,6 +56,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     log_upstream_keys(&table);
+    let mut logs = match open_logs(&table, &addresses, &args) {
+        Ok(logs) => logs,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing::info!(routes = table.routes.len(), listeners = addresses.len(), dir = %routes.display(), "relay starting");
     drop(table);
     let mut bound = Vec::with_capacity(addresses.len());
@@ -71,6 +85,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             let options = server::Options {
                 workers: args.workers,
                 reloader: Some(reloader.clone()),
+                traffic_log: logs.remove(&name),
                 listener: Some(name),
                 ..Default::default()
             };
@@ -114,6 +129,51 @@ fn addresses(table: &Table, listen: Option<SocketAddr>) -> Vec<(String, SocketAd
         }
     }
     addresses
+}
+
+/// Opens (truncates) the traffic log files: a listener's own `log`, else
+/// `--log`. Listeners naming the same file share its writer. The files are
+/// opened once; a reload does not reopen them.
+fn open_logs(
+    table: &Table,
+    addresses: &[(String, SocketAddr)],
+    args: &ServeArgs,
+) -> Result<HashMap<String, TrafficLog>, String> {
+    let mut files: HashMap<PathBuf, Arc<LogFile>> = HashMap::new();
+    let mut logs = HashMap::new();
+    for (name, _) in addresses {
+        let listener = table.listener(name);
+        let Some(path) = listener.and_then(|l| l.log.clone()).or_else(|| args.log.clone()) else { continue };
+        let file = match files.get(&path) {
+            Some(file) => file.clone(),
+            None => {
+                let file = LogFile::open(&path, known_secrets(table))
+                    .map_err(|e| format!("cannot open the traffic log {}: {e}", path.display()))?;
+                files.insert(path.clone(), file.clone());
+                file
+            }
+        };
+        let body_max = listener.and_then(|l| l.log_body_max).or(args.log_body_max).unwrap_or(DEFAULT_BODY_MAX);
+        tracing::info!(listener = %name, file = %path.display(), body_max, "traffic log on");
+        logs.insert(name.clone(), TrafficLog::new(file, name, body_max));
+    }
+    Ok(logs)
+}
+
+/// The secrets the traffic log masks wherever they appear: the relay keys
+/// and the upstream keys of the startup table.
+fn known_secrets(table: &Table) -> Vec<String> {
+    let relay_keys = std::env::var(RELAY_KEYS_VAR).unwrap_or_default();
+    let mut secrets: Vec<String> =
+        relay_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+    for upstream in &table.upstreams {
+        if let UpstreamAuth::Bearer { header: Some(value), .. } = &upstream.auth
+            && let Some(token) = value.to_str().ok().and_then(crate::auth::bearer_token)
+        {
+            secrets.push(token.to_owned());
+        }
+    }
+    secrets
 }
 
 fn log_upstream_keys(table: &Table) {

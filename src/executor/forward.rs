@@ -24,6 +24,8 @@ use super::transform::{self, Body, Transformed};
 use super::{Clients, guard, headers, response};
 use crate::error::RelayError;
 use crate::table::{Route, Table};
+use crate::traffic_log::tap::Tapped;
+use crate::traffic_log::{Direction, EventBody, RequestLog};
 use crate::transforms::is_json;
 use crate::transforms::json_to_multipart::{FetchContext, Multipart};
 
@@ -38,6 +40,8 @@ pub struct Outbound<'a> {
     pub params: Vec<&'a str>,
     pub shape: BodyShape,
     pub request_id: &'a str,
+    /// The request's traffic log, if the listener has one.
+    pub log: Option<&'a RequestLog>,
 }
 
 /// The body of the upstream request.
@@ -61,10 +65,12 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
     let mut method = out.req.method().clone();
     let mut held = None;
     let mut response_transform = None;
+    // The client's JSON body, when the transforms read it.
+    let mut client_json = None;
     // Whether `held` JSON came from the transforms (and so sets the type).
     let mut transformed_json = false;
     if !route.transforms.is_empty() {
-        let Transformed { body, applied } =
+        let Transformed { body, applied, client_body } =
             match transform::run(route, out.req, &out.params, out.shape, &mut payload, fetch).await {
                 Ok(result) => result,
                 Err(error) => {
@@ -79,6 +85,7 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
         if let Some(inner) = applied.method.clone() {
             method = inner;
         }
+        client_json = client_body;
         extra_headers = applied.headers;
         response_transform = applied.response;
         transformed_json = matches!(body, Some(Body::Json(_)));
@@ -93,7 +100,8 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
                 body::abandon(out.req, payload);
                 let body = failed_probe.take_payload();
                 let (status, headers) = (failed_probe.status(), failed_probe.headers());
-                let relayed = response::relay_response(out.table.clone(), out.route_index, status, headers, body, None);
+                let relayed =
+                    response::relay_response(out.table.clone(), out.route_index, status, headers, body, None, None);
                 return Ok(relayed.await);
             }
             Err(refusal) => {
@@ -103,7 +111,9 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
         }
     }
     let policy = route.retry.as_ref().filter(|p| p.allows(&method));
-    if let (Some(_), None, BodyShape::Sized(length)) = (policy, &held, out.shape)
+    // A small JSON body is held to be replayed, or to be logged.
+    let hold = policy.is_some() || out.log.is_some();
+    if let (true, None, BodyShape::Sized(length)) = (hold, &held, out.shape)
         && length <= MAX_REPLAY_BODY
         && is_json(out.req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))
         && let Some(mut client_body) = payload.take()
@@ -122,6 +132,19 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
         (None, Some(payload)) if out.shape != BodyShape::None => Outgoing::Streamed(SharedPayload::new(payload)),
         (None, _) => Outgoing::Empty { sent_length: out.req.headers().contains_key(header::CONTENT_LENGTH) },
     };
+    if let Some(log) = out.log {
+        let body = match (client_json, &outgoing) {
+            (Some(bytes), _) => EventBody::Bytes { bytes, total: None },
+            (None, Outgoing::Held { bytes, .. }) if !transformed_json => {
+                EventBody::Bytes { bytes: bytes.clone(), total: None }
+            }
+            (None, Outgoing::Streamed(_)) => EventBody::Streamed,
+            (None, Outgoing::Empty { .. }) => EventBody::None,
+            (None, _) => EventBody::Omitted("not read"),
+        };
+        let target = out.req.uri().path_and_query().map_or_else(|| out.req.path(), |pq| pq.as_str());
+        log.client_request(out.req.method(), target, out.req.headers(), body);
+    }
     let attempts = match (&outgoing, policy) {
         (Outgoing::Streamed(_), _) | (_, None) => 1,
         (_, Some(policy)) => policy.attempts,
@@ -139,7 +162,13 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
         for (name, value) in &extra_headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
+        if let Some(log) = out.log {
+            log.upstream_request(&method, &url, request.headers(), logged_body(&outgoing));
+        }
         let result = send(request, &outgoing, out.shape, route, &verdict).await;
+        if let (Some(log), Ok(response)) = (out.log, &result) {
+            log.response(Direction::UpstreamResponse, response.status(), response.headers(), EventBody::None);
+        }
         let failure = match &result {
             Ok(response) if response.status().is_client_error() || response.status().is_server_error() => {
                 Failure::Status(response.status(), retry::retry_after(response.headers()))
@@ -177,11 +206,22 @@ pub async fn forward(out: Outbound<'_>, clients: &Clients, fetch: &FetchContext)
             return Err(send_error(&error, &route.upstream.name, route.timeout));
         }
     };
-    let body = upstream.take_payload();
+    let body = Tapped::new(upstream.take_payload(), out.log.map(|log| log.chunks(Direction::UpstreamChunk)));
     let (status, headers) = (upstream.status(), upstream.headers());
+    let log = out.log.cloned();
     let response =
-        response::relay_response(out.table.clone(), out.route_index, status, headers, body, response_transform);
+        response::relay_response(out.table.clone(), out.route_index, status, headers, body, response_transform, log);
     Ok(response.await)
+}
+
+/// The upstream request's body as the log shows it.
+fn logged_body(outgoing: &Outgoing) -> EventBody {
+    match outgoing {
+        Outgoing::Empty { .. } => EventBody::None,
+        Outgoing::Held { bytes, .. } => EventBody::Bytes { bytes: bytes.clone(), total: None },
+        Outgoing::Multipart(_) => EventBody::Omitted("multipart"),
+        Outgoing::Streamed(_) => EventBody::Streamed,
+    }
 }
 
 /// Up to a tenth of the delay, so clients retrying together spread out.

@@ -47,6 +47,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use crate::error::RelayError;
 use crate::reload::Reloader;
 use crate::table::{Protocol, SharedTable, Table, UpstreamAuth, WhenKeyMissing};
+use crate::traffic_log::{Direction, EventBody, RequestLog, TrafficLog};
 use crate::transforms::json_to_multipart::FetchContext;
 
 pub use client::Clients;
@@ -64,17 +65,24 @@ pub struct Worker {
     pub fetch: FetchContext,
     /// The listener this server serves (see [`crate::table::Listener`]).
     pub listener: String,
+    /// This listener's traffic log, if any.
+    pub log: Option<TrafficLog>,
 }
 
 /// The one handler behind every path.
 pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<Worker>) -> HttpResponse {
     let table = worker.table.load_full();
     let request_id = request_id(req.headers());
+    let log = worker.log.as_ref().map(|log| log.request(&request_id, std::time::SystemTime::now()));
     let mut payload = Some(payload);
-    let mut response = match serve(&req, &mut payload, table, &worker, &request_id).await {
+    let mut error_body = None;
+    let mut response = match serve(&req, &mut payload, table, &worker, &request_id, log.as_ref()).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
+            if log.is_some() {
+                error_body = Some(error.body());
+            }
             error.response()
         }
     };
@@ -91,7 +99,25 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
     {
         headers.insert(HeaderName::from_static(headers::REQUEST_ID), value);
     }
+    if let Some(log) = &log {
+        log_answer(log, &req, &response, error_body);
+    }
     response
+}
+
+/// The client's request (its head, if the executor did not log it with its
+/// body) and the head of the answer, with the body of the relay's own errors.
+fn log_answer(log: &RequestLog, req: &HttpRequest, response: &HttpResponse, error: Option<serde_json::Value>) {
+    let target = req.uri().path_and_query().map_or_else(|| req.path(), |pq| pq.as_str());
+    let has_body = req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) != Some(0));
+    let body = if has_body { EventBody::Omitted("not read") } else { EventBody::None };
+    log.client_request(req.method(), target, req.headers(), body);
+    let body = error.map_or(EventBody::None, EventBody::Json);
+    log.response(Direction::ClientResponse, response.status(), response.headers(), body);
 }
 
 async fn serve(
@@ -100,8 +126,9 @@ async fn serve(
     table: Arc<Table>,
     worker: &Worker,
     request_id: &str,
+    log: Option<&RequestLog>,
 ) -> Result<HttpResponse, RelayError> {
-    if let Some(response) = builtin(req, &table, worker.reloader.as_deref())? {
+    if let Some(response) = builtin(req, &table, worker)? {
         return Ok(response);
     }
     check_head_size(req.headers())?;
@@ -145,6 +172,7 @@ async fn serve(
             params,
             shape,
             request_id,
+            log,
         },
         &worker.clients,
         &worker.fetch,
@@ -155,7 +183,7 @@ async fn serve(
 /// Answers the relay serves itself, before any route: health (public),
 /// `/relay/status` (public on loopback, otherwise it needs a relay key) and
 /// the generated documents (public, see [`documents`]).
-fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Result<Option<HttpResponse>, RelayError> {
+fn builtin(req: &HttpRequest, table: &Table, worker: &Worker) -> Result<Option<HttpResponse>, RelayError> {
     if *req.method() != Method::GET {
         return Ok(None);
     }
@@ -170,10 +198,14 @@ fn builtin(req: &HttpRequest, table: &Table, reloader: Option<&Reloader>) -> Res
             if !(loopback || keyed) {
                 return Err(RelayError::unauthorized());
             }
-            match reloader {
+            let mut status = match worker.reloader.as_deref() {
                 Some(reloader) => reloader.state().to_json(table.routes.len()),
                 None => serde_json::json!({"version": table.version, "routes": table.routes.len(), "reload": "off"}),
+            };
+            if let (Some(log), Some(fields)) = (&worker.log, status.as_object_mut()) {
+                fields.insert("traffic_log".to_owned(), log.status());
             }
+            status
         }
         _ => return Ok(None),
     };

@@ -46,7 +46,7 @@ pub async fn answer(
             let body = failed.take_payload();
             let (status, headers) = (failed.status(), failed.headers());
             return Ok(Some(
-                super::response::relay_response(table.clone(), route_index, status, headers, body, None).await,
+                super::response::relay_response(table.clone(), route_index, status, headers, body, None, None).await,
             ));
         }
         Ok(Probed::Failed(failed)) => format!("the upstream answered {}", failed.status()),

@@ -24,6 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::RelayError;
 use crate::table::{ResponseMode, Route, Table};
+use crate::traffic_log::RequestLog;
 use crate::transforms::ResponseTransform;
 
 /// Builds the client response from the upstream's head and body stream.
@@ -34,6 +35,7 @@ pub async fn relay_response<S, E>(
     upstream_headers: &HeaderMap,
     mut body: S,
     transform: Option<ResponseTransform>,
+    log: Option<RequestLog>,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + 'static,
@@ -46,7 +48,9 @@ where
         return response;
     }
     if let Some(transform) = transform.filter(|_| status.is_success()) {
-        return super::translate::translate(response, transform, upstream_headers, body, table, route_index).await;
+        let translate =
+            super::translate::translate(response, transform, upstream_headers, body, table, route_index, log);
+        return translate.await;
     }
     if route.response_mode == ResponseMode::Buffer {
         return match read_all(&mut body, route.body.max_response, route.idle_timeout).await {

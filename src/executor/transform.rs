@@ -27,6 +27,8 @@ pub struct Transformed {
     /// The new body, when the transforms made one.
     pub body: Option<Body>,
     pub applied: Applied,
+    /// The client's JSON body as received, when it was read.
+    pub client_body: Option<Bytes>,
 }
 
 /// A body made by the transforms.
@@ -46,6 +48,7 @@ pub async fn run(
 ) -> Result<Transformed, RelayError> {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let read_body = route.transforms.needs_json_body() && shape != BodyShape::None && is_json(content_type);
+    let mut client_body = None;
     let body = match (read_body, payload.take()) {
         (true, Some(mut taken)) => {
             let limit = route.body.max.min(MAX_JSON_BODY);
@@ -57,6 +60,7 @@ pub async fn run(
                     return Err(error);
                 }
             };
+            client_body = Some(bytes.clone());
             Some(serde_json::from_slice(&bytes).map_err(|e| {
                 RelayError::bad_request("invalid_json", format!("The request body is not valid JSON: {e}."))
                     .with_param("body")
@@ -79,7 +83,7 @@ pub async fn run(
         }
         _ => None,
     };
-    Ok(Transformed { body, applied })
+    Ok(Transformed { body, applied, client_body })
 }
 
 pub(super) async fn read_limited(payload: &mut web::Payload, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {

@@ -24,6 +24,8 @@ use futures_util::Stream;
 use super::response::{IdleGuard, read_all};
 use crate::error::RelayError;
 use crate::table::{Route, Table};
+use crate::traffic_log::tap::Tapped;
+use crate::traffic_log::{Direction, RequestLog};
 use crate::transforms::ResponseTransform;
 use crate::transforms::chat_to_responses::response::error_body;
 use crate::transforms::chat_to_responses::sse::{SseSplitter, TooLarge};
@@ -37,6 +39,7 @@ pub async fn translate<S, E>(
     mut body: S,
     table: Arc<Table>,
     route_index: usize,
+    log: Option<RequestLog>,
 ) -> HttpResponse
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin + 'static,
@@ -56,7 +59,8 @@ where
         let guarded = IdleGuard::new(body, idle, false, table.clone());
         let translating =
             Translating { inner: Some(guarded), splitter: SseSplitter::new(limit), chat: exchange.stream() };
-        return response.set_body(BoxBody::new(BodyStream::new(translating)));
+        let logged = Tapped::new(translating, log.map(|log| log.chunks(Direction::ClientChunk)));
+        return response.set_body(BoxBody::new(BodyStream::new(logged)));
     }
     let bytes = match read_all(&mut body, route.body.max_response, route.idle_timeout).await {
         Ok(bytes) => bytes,
@@ -64,6 +68,10 @@ where
     };
     match exchange.completion(&bytes) {
         Ok(chat) => {
+            let chat = Bytes::from(chat);
+            if let Some(log) = log {
+                log.chunks(Direction::ClientChunk).chunk(&chat);
+            }
             response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             response.set_body(BoxBody::new(chat))
         }

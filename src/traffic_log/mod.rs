@@ -20,11 +20,12 @@
 //! cut and marked `truncated`, later ones are not logged.
 
 pub mod redact;
+pub mod tap;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::time::SystemTime;
 
@@ -152,9 +153,10 @@ impl TrafficLog {
         TrafficLog { file, listener: Arc::from(listener), body_max }
     }
 
-    /// The events of one request.
-    pub fn request(&self, request_id: &str) -> RequestLog {
-        RequestLog { log: self.clone(), request_id: Arc::from(request_id) }
+    /// The events of one request, which arrived at `arrived`.
+    pub fn request(&self, request_id: &str, arrived: SystemTime) -> RequestLog {
+        let client = Arc::new(ClientRequest { arrived, logged: AtomicBool::new(false) });
+        RequestLog { log: self.clone(), request_id: Arc::from(request_id), client }
     }
 
     /// `{"file", "written", "dropped"}` for `/relay/status`.
@@ -173,6 +175,14 @@ impl TrafficLog {
 pub struct RequestLog {
     log: TrafficLog,
     request_id: Arc<str>,
+    client: Arc<ClientRequest>,
+}
+
+/// The `client-request` event is sent once, with the arrival time.
+#[derive(Debug)]
+struct ClientRequest {
+    arrived: SystemTime,
+    logged: AtomicBool,
 }
 
 impl RequestLog {
@@ -200,6 +210,33 @@ impl RequestLog {
 
     pub fn send(&self, event: Event) {
         self.log.file.send(event);
+    }
+
+    /// Sends `client-request`, unless it was sent already: the executor
+    /// sends it with the body once it knows it; the handler sends the head
+    /// alone for a request answered earlier.
+    pub fn client_request(&self, method: &Method, target: &str, headers: &HeaderMap, body: EventBody) {
+        if self.client.logged.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let head = self.head(Direction::ClientRequest, headers, body);
+        self.send(Event {
+            time: self.client.arrived,
+            method: Some(method.clone()),
+            path: Some(target.to_owned()),
+            ..head
+        });
+    }
+
+    /// Sends `upstream-request` for one attempt.
+    pub fn upstream_request(&self, method: &Method, url: &str, headers: &HeaderMap, body: EventBody) {
+        let head = self.head(Direction::UpstreamRequest, headers, body);
+        self.send(Event { method: Some(method.clone()), url: Some(url.to_owned()), ..head });
+    }
+
+    /// Sends a response head (`upstream-response` or `client-response`).
+    pub fn response(&self, direction: Direction, status: StatusCode, headers: &HeaderMap, body: EventBody) {
+        self.send(Event { status: Some(status), ..self.head(direction, headers, body) });
     }
 
     /// A head: request (`method` and a `url` or `path`) or response (`status`).
