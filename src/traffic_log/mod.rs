@@ -186,11 +186,6 @@ struct ClientRequest {
 }
 
 impl RequestLog {
-    /// The body limit of this listener's log.
-    pub fn body_max(&self) -> usize {
-        self.log.body_max
-    }
-
     /// An event of this request with only its direction set.
     pub fn event(&self, direction: Direction) -> Event {
         Event {
