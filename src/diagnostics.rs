@@ -54,16 +54,23 @@ impl std::error::Error for SpecError {}
 pub struct Source {
     pub path: PathBuf,
     pub text: String,
+    /// Byte offset of each line's start, so locating a span is a binary
+    /// search, not a scan of the file (a file may hold thousands of routes).
+    line_starts: Vec<usize>,
 }
 
 impl Source {
+    pub fn new(path: PathBuf, text: String) -> Source {
+        let line_starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        Source { path, text, line_starts }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let column = before[line_start..].chars().count() + 1;
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let line_start = self.line_starts.get(line.saturating_sub(1)).copied().unwrap_or(0);
+        let column = self.text[line_start..offset].chars().count() + 1;
         (line, column)
     }
 
@@ -97,10 +104,13 @@ mod tests {
 
     #[test]
     fn line_col_counts_from_one_and_in_chars() {
-        let src = Source { path: "a.toml".into(), text: "a = 1\nbé = 2\n".into() };
+        let src = Source::new("a.toml".into(), "a = 1\nbé = 2\n".into());
         assert_eq!(src.line_col(0), (1, 1));
         assert_eq!(src.line_col(6), (2, 1));
         assert_eq!(src.line_col(10), (2, 4));
+        assert_eq!(src.line_col(13), (2, 7));
+        assert_eq!(src.line_col(14), (3, 1));
+        assert_eq!(src.line_col(99), (3, 1));
     }
 
     #[test]

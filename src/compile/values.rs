@@ -78,7 +78,7 @@ mod tests {
         struct Doc {
             v: Spanned<String>,
         }
-        let src = Source { path: "x.toml".into(), text: format!("v = {text:?}\n") };
+        let src = Source::new("x.toml".into(), format!("v = {text:?}\n"));
         let doc: Doc = toml::from_str(&src.text).unwrap();
         (src, doc.v)
     }

@@ -201,7 +201,7 @@ fn side_files_fingerprint(dir: &Path) -> u64 {
 }
 
 fn parse(path: &Path, text: &str) -> Result<SourceFile, SpecError> {
-    parse_file(Source { path: path.to_path_buf(), text: text.to_owned() })
+    parse_file(Source::new(path.to_path_buf(), text.to_owned()))
 }
 
 /// Files whose text differs from what was last seen, or that appeared or went.

@@ -47,7 +47,7 @@ pub fn load_dir(dir: &Path) -> (Vec<SourceFile>, Vec<SpecError>) {
     let mut errors = Vec::new();
     for path in paths {
         match std::fs::read_to_string(&path) {
-            Ok(text) => match parse_file(Source { path, text }) {
+            Ok(text) => match parse_file(Source::new(path, text)) {
                 Ok(file) => files.push(file),
                 Err(e) => errors.push(e),
             },
@@ -94,7 +94,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<SourceFile, SpecError> {
-        parse_file(Source { path: "routes.d/x.toml".into(), text: text.into() })
+        parse_file(Source::new("routes.d/x.toml".into(), text.into()))
     }
 
     #[test]
