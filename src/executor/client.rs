@@ -4,7 +4,8 @@
 //! set deliberately: no redirects (the client sees the upstream's 3xx), no
 //! default headers, no pool cap (streams would queue behind 100
 //! connections), no response decompression (bytes pass through as sent), and
-//! HTTP/1.1 over rustls with the webpki roots. A client is kept per connect
+//! HTTP/1.1 over rustls with the webpki roots, and `TCP_NODELAY` on
+//! ([`super::connect`]). A client is kept per connect
 //! timeout, since awc sets that on the connector.
 
 use std::cell::RefCell;
@@ -68,6 +69,7 @@ impl Clients {
 fn build(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
     let connector = Connector::new()
         .rustls_0_23(tls)
+        .connector(super::connect::NoDelay)
         .timeout(connect_timeout)
         .handshake_timeout(connect_timeout)
         .limit(0)

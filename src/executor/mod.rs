@@ -26,6 +26,7 @@
 
 pub mod body;
 pub mod client;
+mod connect;
 mod forward;
 pub mod guard;
 pub mod headers;
