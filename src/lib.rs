@@ -13,11 +13,13 @@
 //! - [`compile`]: checks the specs and builds the table; all errors at once.
 //! - [`diagnostics`]: located spec errors with hints.
 //! - [`env`]: the environment snapshot and `${VAR}` expansion.
-//! - [`table`]: the compiled snapshot; [`matcher`] its radix-tree lookup.
+//! - [`table`]: the compiled snapshot, one matcher per listener; [`matcher`]
+//!   the radix-tree lookup.
 //! - [`reload`]: rebuilds and swaps the table; [`watcher`] tells it when.
 //! - [`transforms`]: request transforms, one file each, in a fixed order;
 //!   `chat_to_responses` also picks the translation of the answer.
 //! - [`auth`]: relay keys for clients.
+//! - [`model_list`]: model lists a route serves itself, filtered.
 //! - [`executor`]: the stages of one request, in order.
 //! - [`fetch`]: downloads files from client-given URLs, refusing SSRF.
 //! - [`error`]: errors the relay itself answers, in the OpenAI shape.
