@@ -227,3 +227,27 @@ listeners = ["chat"]
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].message.contains("route `two` matches GET /v1/x like route `one`"), "{errors:?}");
 }
+
+#[actix_web::test]
+async fn a_reload_applies_routes_but_says_new_listeners_need_a_restart() {
+    let upstream = Upstream::start().await;
+    let dir =
+        routes_dir(&format!("{UPSTREAM}\n[[route]]\nid = \"files.list\"\nmethod = \"GET\"\npath = \"/v1/files\"\n"));
+    let relay = Process::start(dir.path(), &[], &[("OPENAI_BASE_URL", &upstream.base_url())]);
+    std::fs::write(
+        dir.path().join("more.toml"),
+        "[listener.late]\nlisten = \"127.0.0.1:0\"\n\n[[route]]\nid = \"models.list\"\nmethod = \"GET\"\npath = \"/v1/models\"\n",
+    )
+    .unwrap();
+    let mut status = 0;
+    for _ in 0..100 {
+        status = get_json(&relay.url("/v1/models")).await.0;
+        if status == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(status, 200, "the new route on `default` is served after the reload");
+    assert!(relay.log.lock().unwrap().contains("listener addresses changed in the routes; they apply after a restart"));
+    upstream.stop().await;
+}

@@ -144,6 +144,7 @@ impl Reloader {
             state.version += 1;
             table.version = state.version;
             (added, removed, routes_changed) = route_diff(&old, &table);
+            warn_listener_changes(&old, &table);
             state.loaded_at = Some(table.loaded_at);
             state.side_files = side_files;
             self.table.store(Arc::new(table));
@@ -177,6 +178,17 @@ fn read_texts(dir: &Path) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
         }
     }
     (texts, errors)
+}
+
+/// Listeners are bound at start: a reload cannot open, move or close one,
+/// so it says so (its routes change at once; the address after a restart).
+fn warn_listener_changes(old: &Table, new: &Table) {
+    let addresses = |table: &Table| -> Vec<(String, Option<std::net::SocketAddr>)> {
+        table.listeners.iter().map(|l| (l.name.clone(), l.listen)).collect()
+    };
+    if addresses(old) != addresses(new) {
+        tracing::warn!("listener addresses changed in the routes; they apply after a restart");
+    }
 }
 
 /// Names, sizes and modification times of the files beside the specs that
