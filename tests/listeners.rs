@@ -247,7 +247,12 @@ async fn a_reload_applies_routes_but_says_new_listeners_need_a_restart() {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(status, 200, "the new route on `default` is served after the reload");
+    assert_eq!(
+        status,
+        200,
+        "the new route on `default` is served after the reload; log: {}",
+        relay.log.lock().unwrap()
+    );
     assert!(relay.log.lock().unwrap().contains("listener addresses changed in the routes; they apply after a restart"));
     upstream.stop().await;
 }

@@ -77,6 +77,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     }
     let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
     let result = actix_web::rt::System::new().block_on(async move {
+        // Watch before anything is announced, then look once more: a change
+        // made between the first load and the watch is not missed.
+        let (signal, mut signals) = tokio::sync::mpsc::channel(1);
+        let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
+            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
+        });
+        reloader.reload();
         let mut servers = Vec::with_capacity(bound.len());
         for (name, listener) in bound {
             if let Ok(addr) = listener.local_addr() {
@@ -91,10 +98,6 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             };
             servers.push(server::run(listener, reloader.table(), &options)?);
         }
-        let (signal, mut signals) = tokio::sync::mpsc::channel(1);
-        let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
-            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
-        });
         actix_web::rt::spawn(forward_sighup(signal));
         actix_web::rt::spawn(async move {
             while signals.recv().await.is_some() {
