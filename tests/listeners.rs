@@ -150,7 +150,7 @@ models = {{}}
     let (status, builtin) = get_json(&relay.url("/v1/down/models")).await;
     assert_eq!(status, 200);
     assert!(!ids(&builtin).is_empty() && ids(&builtin).iter().all(|id| id.starts_with("gpt-5")), "{builtin}");
-    assert!(relay.log.lock().unwrap().contains("model list served from the built-in list"));
+    assert!(relay.wait_for_log("model list served from the built-in list"));
 
     // A 4xx from the upstream is the client's to see, unchanged.
     let (status, error) = get_json(&relay.url("/v1/refused/models")).await;
@@ -253,6 +253,6 @@ async fn a_reload_applies_routes_but_says_new_listeners_need_a_restart() {
         "the new route on `default` is served after the reload; log: {}",
         relay.log.lock().unwrap()
     );
-    assert!(relay.log.lock().unwrap().contains("listener addresses changed in the routes; they apply after a restart"));
+    assert!(relay.wait_for_log("listener addresses changed in the routes; they apply after a restart"));
     upstream.stop().await;
 }

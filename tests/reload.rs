@@ -214,7 +214,7 @@ async fn sighup_reloads_too() {
     assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
     relay.wait_for("/v1/b", 502).await;
     assert!(relay.version().await > before);
-    assert!(relay.log.lock().unwrap().contains("Routes reloaded."));
+    assert!(relay.wait_for_log("Routes reloaded."));
 }
 
 /// A loopback upstream that answers every request with `events` SSE events,

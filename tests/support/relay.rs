@@ -128,6 +128,18 @@ impl Process {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Whether the relay's log shows `needle` within 5 seconds (stderr is
+    /// read by another thread, so a line may land after the response).
+    pub fn wait_for_log(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.log.lock().unwrap().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// The URL of `path` on the listener `name`, once it listens.
     pub fn url_on(&self, name: &str, path: &str) -> String {
         for _ in 0..200 {
