@@ -201,7 +201,7 @@ fn side_files_fingerprint(dir: &Path) -> u64 {
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = entries
             .flatten()
-            .filter(|entry| entry.path().extension().is_none_or(|ext| ext != "toml"))
+            .filter(|entry| is_side_file(&entry.path()))
             .filter_map(|entry| {
                 entry.metadata().ok().filter(|m| m.is_file()).map(|m| (entry.path(), m.len(), m.modified().ok()))
             })
@@ -210,6 +210,13 @@ fn side_files_fingerprint(dir: &Path) -> u64 {
         seen.hash(&mut hasher);
     }
     hasher.finish()
+}
+
+/// A file compiling may read besides the specs: not a spec, not hidden, not
+/// an editor's swap or backup file (those change on every keystroke save).
+fn is_side_file(path: &Path) -> bool {
+    let hidden = path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'));
+    path.extension().is_none_or(|ext| ext != "toml") && !hidden && !crate::watcher::is_editor_temp(path)
 }
 
 fn parse(path: &Path, text: &str) -> Result<SourceFile, SpecError> {
@@ -315,5 +322,19 @@ fn log_outcome(outcome: &Outcome) {
             errors = ?errors,
             "Routes reloaded with errors; broken files keep their last good version."
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn side_files_leave_out_specs_hidden_and_editor_files() {
+        assert!(is_side_file(Path::new("routes.d/models.json")));
+        assert!(is_side_file(Path::new("schemas/chat.schema.json")));
+        for other in ["routes.d/files.toml", "routes.d/.models.json.swp", "routes.d/models.json~", "routes.d/4913"] {
+            assert!(!is_side_file(Path::new(other)), "{other}");
+        }
     }
 }
