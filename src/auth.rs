@@ -5,7 +5,7 @@
 //! only as SHA-256 digests and compared in constant time, so neither their
 //! content nor their length leaks through timing.
 
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{self, AUTHORIZATION, HeaderMap};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -69,6 +69,37 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The subprotocol prefix that carries a relay key (as OpenAI's browser
+/// clients pass their API key). The entry never reaches the upstream.
+pub const KEY_PROTOCOL_PREFIX: &str = "openai-insecure-api-key.";
+
+/// The subprotocols a client offered: its relay key entry (if any) and the rest.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Offered<'a> {
+    pub relay_key: Option<&'a str>,
+    pub protocols: Vec<&'a str>,
+}
+
+/// Splits the `Sec-WebSocket-Protocol` entries of a request.
+pub fn offered(headers: &HeaderMap) -> Offered<'_> {
+    let mut offered = Offered::default();
+    let entries = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).filter_map(|v| v.to_str().ok());
+    for entry in entries.flat_map(|v| v.split(',')).map(str::trim).filter(|e| !e.is_empty()) {
+        match entry.strip_prefix(KEY_PROTOCOL_PREFIX) {
+            Some(key) => offered.relay_key = offered.relay_key.or(Some(key)),
+            None => offered.protocols.push(entry),
+        }
+    }
+    offered
+}
+
+/// Whether the request carries a valid relay key: in `X-Relay-Key` or
+/// `Authorization: Bearer`, or, on a WebSocket handshake (browsers cannot set
+/// headers), in a subprotocol entry `openai-insecure-api-key.<key>`.
+pub fn admits(keys: &ClientKeys, headers: &HeaderMap, handshake: bool) -> bool {
+    keys.admits(headers) || (handshake && offered(headers).relay_key.is_some_and(|key| keys.matches(key)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +129,21 @@ mod tests {
         let keys = ClientKeys::from_list(" , ");
         assert!(!keys.is_enabled());
         assert!(keys.admits(&headers(&[])));
+    }
+
+    #[test]
+    fn the_key_entry_is_split_from_the_protocols() {
+        use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
+        let mut headers = HeaderMap::new();
+        let value = "realtime, openai-insecure-api-key.rk-1 ,openai-beta.realtime-v1";
+        headers.append(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(value));
+        headers.append(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("openai-insecure-api-key.rk-2"));
+        let offered = offered(&headers);
+        assert_eq!(offered.relay_key, Some("rk-1"));
+        assert_eq!(offered.protocols, ["realtime", "openai-beta.realtime-v1"]);
+        assert!(admits(&ClientKeys::from_list("rk-1"), &headers, true));
+        assert!(!admits(&ClientKeys::from_list("rk-1"), &headers, false), "only on a handshake");
+        assert!(!admits(&ClientKeys::from_list("rk-2"), &headers, true));
+        assert_eq!(super::offered(&HeaderMap::new()), Offered::default());
     }
 }

@@ -3,19 +3,54 @@
 //!
 //! Upstream errors are never wrapped: they pass through unchanged. A
 //! [`RelayError`] is only for what the relay decides (no route, bad key,
-//! unreachable upstream, ...). Whether a retry could help is carried as data.
+//! unreachable upstream, ...). Which side is at fault and whether a retry
+//! could help are carried as data: the retry stage reads `retryable`, never
+//! the message.
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use serde_json::json;
 
+/// The OpenAI `type` field: a closed list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    RateLimit,
+    Server,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request_error",
+            ErrorType::Authentication => "authentication_error",
+            ErrorType::Permission => "permission_error",
+            ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::Server => "server_error",
+        }
+    }
+}
+
+/// Who is at fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The request (or its sender) is wrong.
+    Client,
+    /// The relay or its configuration.
+    Relay,
+    /// The upstream could not be reached or failed.
+    Upstream,
+}
+
 /// An error produced by the relay.
 #[derive(Debug, Clone)]
 pub struct RelayError {
     pub status: StatusCode,
-    /// The OpenAI `type` field.
-    pub kind: &'static str,
+    pub kind: ErrorType,
+    pub side: Side,
     /// A stable machine-readable code.
     pub code: &'static str,
     pub message: String,
@@ -28,8 +63,21 @@ pub struct RelayError {
 }
 
 impl RelayError {
-    fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        RelayError { status, kind, code, message: message.into(), param: None, retryable: false, allow: None }
+    /// An error of `kind`; the side at fault follows from the status (4xx:
+    /// the client, 502 to 504: the upstream, otherwise the relay).
+    pub fn new(status: StatusCode, kind: ErrorType, code: &'static str, message: impl Into<String>) -> Self {
+        let side = match status.as_u16() {
+            400..=499 => Side::Client,
+            502..=504 => Side::Upstream,
+            _ => Side::Relay,
+        };
+        RelayError { status, kind, side, code, message: message.into(), param: None, retryable: false, allow: None }
+    }
+
+    /// Says whether sending the same request again could succeed.
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -38,26 +86,26 @@ impl RelayError {
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorType::InvalidRequest, code, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "authentication_error",
+            ErrorType::Authentication,
             "invalid_relay_key",
             "Missing or invalid relay key. Send it in the X-Relay-Key header or as Authorization: Bearer.",
         )
     }
 
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+        Self::new(StatusCode::FORBIDDEN, ErrorType::Permission, code, message)
     }
 
     pub fn not_found(method: &str, path: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "unknown_route",
             format!("No route for {method} {path}."),
         )
@@ -67,7 +115,7 @@ impl RelayError {
     pub fn model_not_found(model: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "model_not_found",
             format!("The model `{model}` does not exist or you do not have access to it."),
         )
@@ -78,7 +126,7 @@ impl RelayError {
         let message = format!("{method} is not allowed on {path}; allowed: {allowed}.");
         RelayError {
             allow: Some(allowed.to_owned()),
-            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "invalid_request_error", "method_not_allowed", message)
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest, "method_not_allowed", message)
         }
     }
 
@@ -89,20 +137,20 @@ impl RelayError {
     pub fn upgrade_required(path: &str) -> Self {
         Self::new(
             StatusCode::UPGRADE_REQUIRED,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "websocket_upgrade_required",
             format!("{path} is a WebSocket endpoint; connect with a WebSocket handshake (Upgrade: websocket)."),
         )
     }
 
     pub fn request_timeout(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::REQUEST_TIMEOUT, "invalid_request_error", "body_timeout", message)
+        Self::new(StatusCode::REQUEST_TIMEOUT, ErrorType::InvalidRequest, "body_timeout", message)
     }
 
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "body_too_large",
             format!("The request body is larger than this route allows ({limit} bytes)."),
         )
@@ -111,7 +159,7 @@ impl RelayError {
     pub fn unsupported_media_type(got: &str, accepted: &[String]) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "unsupported_media_type",
             format!("Content type {got:?} is not accepted here; send one of: {}.", accepted.join(", ")),
         )
@@ -121,7 +169,7 @@ impl RelayError {
     pub fn headers_too_large(total: usize, limit: usize) -> Self {
         Self::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "invalid_request_error",
+            ErrorType::InvalidRequest,
             "headers_too_large",
             format!("The request headers total {total} bytes; at most {limit} are accepted."),
         )
@@ -129,32 +177,32 @@ impl RelayError {
 
     /// A request refused by one of the route's guards.
     pub fn denied(status: StatusCode, message: impl Into<String>) -> Self {
-        let kind = if status == StatusCode::FORBIDDEN { "permission_error" } else { "invalid_request_error" };
+        let kind = if status == StatusCode::FORBIDDEN { ErrorType::Permission } else { ErrorType::InvalidRequest };
         Self::new(status, kind, "denied_by_guard", message)
     }
 
     /// A fault of the relay or its configuration, not of the client.
     pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", code, message)
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorType::Server, code, message)
     }
 
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         RelayError {
             retryable: true,
-            ..Self::new(StatusCode::BAD_GATEWAY, "server_error", "upstream_unreachable", message)
+            ..Self::new(StatusCode::BAD_GATEWAY, ErrorType::Server, "upstream_unreachable", message)
         }
     }
 
     pub fn gateway_timeout(message: impl Into<String>) -> Self {
         RelayError {
             retryable: true,
-            ..Self::new(StatusCode::GATEWAY_TIMEOUT, "server_error", "upstream_timeout", message)
+            ..Self::new(StatusCode::GATEWAY_TIMEOUT, ErrorType::Server, "upstream_timeout", message)
         }
     }
 
     /// The JSON body in the OpenAI error shape.
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}})
+        json!({"error": {"message": self.message, "type": self.kind.as_str(), "param": self.param, "code": self.code}})
     }
 
     /// The error as one SSE event, for streams that fail after they started.
@@ -200,6 +248,8 @@ mod tests {
         let e = RelayError::unsupported_media_type("text/plain", &["application/json".into()]);
         let body = e.body();
         assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(e.side, Side::Client);
+        assert_eq!(RelayError::bad_gateway("x").side, Side::Upstream);
         assert_eq!(body["error"]["code"], "unsupported_media_type");
         assert_eq!(body["error"]["param"], "content-type");
         assert!(body["error"]["message"].as_str().unwrap().contains("application/json"));

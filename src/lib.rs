@@ -7,27 +7,34 @@
 //!
 //! # Layout
 //!
-//! The modules follow a request from configuration to the wire:
+//! The modules follow a request from configuration to the wire; each only
+//! imports modules above it or leaves below it:
 //!
-//! - [`spec`]: the route files as written (serde types, unknown keys rejected).
+//! - [`spec`]: the route files as written (serde types, unknown keys
+//!   rejected), and the one parser of durations and sizes.
+//! - [`policy`]: compiled policy data a route holds (guards, retries,
+//!   conditions, path templates); a leaf.
 //! - [`compile`]: checks the specs and builds the table; all errors at once.
-//! - [`diagnostics`]: located spec errors with hints.
-//! - [`env`]: the environment snapshot and `${VAR}` expansion.
-//! - [`table`]: the compiled snapshot, one matcher per listener; [`matcher`]
-//!   the radix-tree lookup.
-//! - [`reload`]: rebuilds and swaps the table; [`watcher`] tells it when.
-//! - [`transforms`]: request transforms, one file each, in a fixed order;
-//!   `chat_to_responses` also picks the translation of the answer.
-//! - [`auth`]: relay keys for clients.
+//!   [`diagnostics`]: located spec errors with hints. [`env`]: the
+//!   environment snapshot and `${VAR}` expansion.
+//! - [`table`]: the compiled snapshot, one matcher per listener ([`matcher`]
+//!   the radix-tree lookup); [`openapi`]: the documents generated from it;
+//!   [`live`]: both, behind one `ArcSwap`.
+//! - [`reload`]: rebuilds and swaps the live state; [`watcher`] tells it when.
+//! - [`stages`]: the stages of one request, in order, shared by `serve` and
+//!   `explain`: resolve, authenticate ([`auth`]), admit, guard, transform
+//!   ([`transforms`], one file each; [`fetch`] downloads linked files,
+//!   refusing SSRF), send, record ([`traffic_log`]).
+//! - [`upstream`]: the one TCP connector and the awc clients on it.
+//! - [`executor`]: `serve`'s handler: the relay's own answers, the stages
+//!   with a network sender, the response streamed back (translated where
+//!   asked), WebSocket sessions. [`server`]: the HTTP server;
+//!   `server::run` takes a bound listener.
+//! - [`explain`]: the same stages with a recording sender.
 //! - [`model_list`]: model lists a route serves itself, filtered.
-//! - [`executor`]: the stages of one request, in order.
-//! - [`fetch`]: downloads files from client-given URLs, refusing SSRF.
-//! - [`error`]: errors the relay itself answers, in the OpenAI shape.
-//! - [`traffic_log`]: the JSON-lines log of exchanges, redacted, written
-//!   off the request path.
-//! - [`server`]: the HTTP server; `server::run` takes a bound listener.
-//! - [`explain`]: the dry run behind `relay explain`.
-//! - [`openapi`]: OpenAPI and ChatGPT Actions documents, built with the table.
+//! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
+//!   side at fault and whether a retry can help), [`media`] (media types),
+//!   [`secrets`] (what is a credential).
 //! - [`cli`]: the `relay` command line.
 
 pub mod auth;
@@ -39,13 +46,19 @@ pub mod error;
 pub mod executor;
 pub mod explain;
 pub mod fetch;
+pub mod live;
 pub mod matcher;
+pub mod media;
 pub mod model_list;
 pub mod openapi;
+pub mod policy;
 pub mod reload;
+pub mod secrets;
 pub mod server;
 pub mod spec;
+pub mod stages;
 pub mod table;
 pub mod traffic_log;
 pub mod transforms;
+pub mod upstream;
 pub mod watcher;

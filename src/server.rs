@@ -11,10 +11,11 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use crate::executor::{self, Clients, Worker};
+use crate::executor::{self, Worker};
+use crate::live::SharedLive;
 use crate::reload::Reloader;
-use crate::table::SharedTable;
 use crate::transforms::json_to_multipart::FetchContext;
+use crate::upstream::client::{self, Clients};
 
 /// Server settings that are not part of the route table.
 #[derive(Debug, Clone, Default)]
@@ -33,18 +34,18 @@ pub struct Options {
     pub traffic_log: Option<crate::traffic_log::TrafficLog>,
 }
 
-/// Starts serving `table` on `listener`. The returned server must be awaited
+/// Starts serving the live state on `listener`. The returned server must be awaited
 /// (or spawned) to run; its handle stops it.
-pub fn run(listener: TcpListener, table: SharedTable, options: &Options) -> std::io::Result<Server> {
-    let tls = executor::client::tls_config().map_err(std::io::Error::other)?;
+pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::io::Result<Server> {
+    let tls = client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
     let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
     let listener_name = options.listener.clone().unwrap_or_else(|| crate::table::DEFAULT_LISTENER.to_owned());
     let log = options.traffic_log.clone();
     let mut server = HttpServer::new(move || {
-        let fetch = FetchContext { tls: tls.clone(), address_check };
+        let fetch = FetchContext { tls: tls.clone(), address_check, dry_run: false };
         let worker = Worker {
-            table: table.clone(),
+            live: live.clone(),
             clients: Clients::new(tls.clone()),
             reloader: reloader.clone(),
             fetch,

@@ -21,7 +21,7 @@ use relay::fetch::address::{check_public, check_public_or_loopback};
 use relay::fetch::{FetchError, FetchPolicy, Fetcher, Forbidden, HostPattern, Resolve};
 
 fn tls() -> Arc<rustls::ClientConfig> {
-    relay::executor::client::tls_config().unwrap()
+    relay::upstream::client::tls_config().unwrap()
 }
 
 /// A listener that only counts the connections that reached it.

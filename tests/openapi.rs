@@ -12,17 +12,16 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use relay::compile::load_table;
 use relay::env::Env;
-use relay::table::Table;
+use relay::live::Live;
 use serde_json::Value;
 
 const UPSTREAM: &str = "[upstream.openai]\nbase_url = \"http://127.0.0.1:1/v1\"\n";
 const PUBLIC_URL: &str = "https://relay.example.test";
 
-fn shipped(env: &[(&str, &str)]) -> Table {
+fn shipped(env: &[(&str, &str)]) -> Live {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("routes.d");
-    load_table(&dir, &Env::from_pairs(env.iter().copied())).unwrap_or_else(|e| panic!("routes.d: {e:?}"))
+    Live::load(&dir, &Env::from_pairs(env.iter().copied())).unwrap_or_else(|e| panic!("routes.d: {e:?}"))
 }
 
 fn json(bytes: &[u8]) -> Value {
@@ -30,11 +29,11 @@ fn json(bytes: &[u8]) -> Value {
 }
 
 /// Compiles one routes file; errors and warnings as printed, without the temp dir.
-fn compile(routes: &str) -> (Result<Table, Vec<String>>, Vec<String>) {
+fn compile(routes: &str) -> (Result<Live, Vec<String>>, Vec<String>) {
     let dir = support::relay::routes_dir(&format!("{UPSTREAM}{routes}"));
     let prefix = format!("{}/", dir.path().display());
     let strip = |s: String| s.replace(&prefix, "");
-    match load_table(dir.path(), &Env::from_pairs([("RELAY_PUBLIC_URL", PUBLIC_URL)])) {
+    match Live::load(dir.path(), &Env::from_pairs([("RELAY_PUBLIC_URL", PUBLIC_URL)])) {
         Ok(table) => {
             let warnings = table.documents.warnings.iter().map(|w| strip(w.to_string())).collect();
             (Ok(table), warnings)
@@ -60,7 +59,7 @@ fn shipped_document_is_openapi_3_1_with_one_operation_per_route_method() {
     let text = std::str::from_utf8(&table.documents.full).unwrap();
     let spec = oas3::from_json(text).unwrap_or_else(|e| panic!("oas3 cannot parse the document: {e}"));
     assert_eq!(spec.openapi, "3.1.0");
-    let expected: usize = table.routes.iter().filter(|r| !r.docs.hidden).map(|r| r.methods.len()).sum();
+    let expected: usize = table.table.routes.iter().filter(|r| !r.docs.hidden).map(|r| r.methods.len()).sum();
     let operations: Vec<_> = spec.operations().collect();
     assert_eq!(operations.len(), expected);
     let ids: HashSet<_> = operations.iter().map(|(_, _, op)| op.operation_id.clone().unwrap()).collect();

@@ -11,14 +11,14 @@ mod support;
 
 use std::path::Path;
 
-use relay::compile::load_table;
 use relay::env::Env;
+use relay::live::Live;
 
 fn check_case(name: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("tests/fixtures/spec_errors").join(name);
     let env = Env::from_pairs([("OPENAI_API_KEY", "sk-test")]);
-    let errors = match load_table(&dir, &env) {
+    let errors = match Live::load(&dir, &env) {
         Ok(_) => panic!("{name}: the routes compiled, but they should fail"),
         Err(errors) => errors,
     };

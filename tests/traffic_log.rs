@@ -143,30 +143,38 @@ async fn exchanges_are_logged_in_order_with_every_secret_redacted() {
         assert!(event["time"].as_str().unwrap().ends_with('Z'), "{event}");
     }
 
-    // A JSON exchange: the client's body (held and logged), the upstream
-    // request with its URL and (masked) key, the answer in chunks.
+    // A JSON exchange: the client's head, the upstream request with its URL
+    // and (masked) key, the client's body as it streams through (logged,
+    // never held for the log), the answer in chunks.
     let json = of(&all, "req-json");
-    let expected = ["client-request", "upstream-request", "upstream-response", "client-response", "upstream-chunk"];
+    let expected = [
+        "client-request",
+        "upstream-request",
+        "request-chunk",
+        "upstream-response",
+        "client-response",
+        "upstream-chunk",
+    ];
     assert_eq!(directions(&json), expected);
     let request = json[0];
     assert_eq!((request["method"].as_str(), request["path"].as_str()), (Some("POST"), Some("/v1/chat/completions")));
     assert_eq!(request["headers"]["authorization"], "[redacted]");
     assert_eq!(request["headers"]["x-relay-key"], "[redacted]");
-    let body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
-    assert_eq!((body["api_key"].as_str(), body["model"].as_str()), (Some("[redacted]"), Some("gpt-test")));
-    assert_eq!(body["metadata"]["nested"]["token"], "[redacted]");
     let upstream_request = json[1];
     assert_eq!(upstream_request["url"], format!("{}/chat/completions", upstream.base_url()));
     assert_eq!(upstream_request["headers"]["authorization"], "[redacted]");
     assert_eq!(upstream_request["headers"]["x-request-id"], "req-json");
-    assert!(upstream_request["body"].as_str().unwrap().contains("\"messages\""));
-    assert_eq!((json[2]["status"].as_u64(), json[3]["status"].as_u64()), (Some(200), Some(200)));
+    let body: Value = serde_json::from_str(&chunk_text(&json, "request-chunk")).unwrap();
+    assert_eq!((body["api_key"].as_str(), body["model"].as_str()), (Some("[redacted]"), Some("gpt-test")));
+    assert_eq!(body["metadata"]["nested"]["token"], "[redacted]");
+    assert!(body["messages"].is_array());
+    assert_eq!((json[3]["status"].as_u64(), json[4]["status"].as_u64()), (Some(200), Some(200)));
     assert_eq!(chunk_text(&json, "upstream-chunk").as_bytes(), &answer[..]);
 
     // A streamed chat completion: every SSE chunk, as the client got it.
     let sse_events = of(&all, "req-sse");
     assert_eq!(directions(&sse_events), expected);
-    assert_eq!(sse_events[3]["headers"]["content-type"], "text/event-stream");
+    assert_eq!(sse_events[4]["headers"]["content-type"], "text/event-stream");
     assert_eq!(chunk_text(&sse_events, "upstream-chunk").as_bytes(), &sse[..]);
     assert!(sse_events.iter().filter(|e| e["direction"] == "upstream-chunk").count() > 1);
 
@@ -175,7 +183,7 @@ async fn exchanges_are_logged_in_order_with_every_secret_redacted() {
     let bridged = of(&all, "req-bridge");
     // The chunks interleave as the translation goes along.
     let seen = directions(&bridged);
-    assert_eq!(seen[..4], expected[..4]);
+    assert_eq!(seen[..4], ["client-request", "upstream-request", "upstream-response", "client-response"]);
     assert!(seen[4..].iter().all(|d| d == "upstream-chunk" || d == "client-chunk"), "{seen:?}");
     assert!(chunk_text(&bridged, "upstream-chunk").contains("response.output_text.delta"));
     assert_eq!(chunk_text(&bridged, "client-chunk").as_bytes(), &translated[..]);
@@ -219,14 +227,17 @@ async fn a_listener_logs_to_its_own_file_and_long_bodies_are_cut() {
     let text = std::fs::read_to_string(&side_log).unwrap();
     assert!(!text.contains(BODY_KEY), "a cut body is redacted too");
 
-    // The client's body: redacted, then cut to 100 bytes with the marker.
-    let request = of(&side, "req-long")[0];
-    assert_eq!(request["direction"], "client-request");
-    let body = request["body"].as_str().unwrap();
-    assert_eq!(body.len(), 100);
+    // The client's body as it streamed: redacted, then cut to 100 bytes
+    // with the marker.
+    let long_request = of(&side, "req-long");
+    assert_eq!(long_request[0]["direction"], "client-request");
+    assert_eq!(long_request[0]["streamed"], true, "{:?}", long_request[0]);
+    let chunk = long_request.iter().find(|e| e["direction"] == "request-chunk").unwrap();
+    let body = chunk["body"].as_str().unwrap();
+    assert!(body.len() <= 100, "cut at 100 bytes, then redacted: {body}");
     assert!(body.starts_with(r#"{"api_key":"[redacted]""#), "{body}");
-    assert_eq!(request["truncated"], true);
-    assert!(request["size"].as_u64().unwrap() > 5000);
+    assert_eq!(chunk["truncated"], true);
+    assert!(chunk["size"].as_u64().unwrap() > 5000);
 
     // A download: its chunks up to 100 bytes in all, the last one cut and
     // marked, then nothing more (the rest of 300 kB is not logged).

@@ -8,11 +8,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::compile::load_table;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
+use crate::live::Live;
 use crate::openapi::PUBLIC_URL_VAR;
-use crate::table::Table;
 
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
@@ -99,21 +98,21 @@ pub fn main() -> ExitCode {
             serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
         }
         Command::Check { routes } => match load(&routes, &env) {
-            Some(table) => {
+            Some(live) => {
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
-                    table.routes.len(),
-                    table.upstreams.len(),
+                    live.table.routes.len(),
+                    live.table.upstreams.len(),
                     routes.display()
                 );
-                print_warnings(&table);
+                print_warnings(&live);
                 ExitCode::SUCCESS
             }
             None => ExitCode::FAILURE,
         },
         Command::Explain { routes, method, path, headers, body, listener } => match load(&routes, &env) {
-            Some(table) => explain(
-                &table,
+            Some(live) => explain(
+                &live,
                 &method,
                 crate::explain::Request { target: path, listener, ..Default::default() },
                 &headers,
@@ -122,7 +121,7 @@ pub fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::Routes { routes, json } => match load(&routes, &env) {
-            Some(table) => print_routes(&table, json),
+            Some(live) => print_routes(&live.table, json),
             None => ExitCode::FAILURE,
         },
         Command::Openapi { routes, actions, server_url } => {
@@ -131,30 +130,27 @@ pub fn main() -> ExitCode {
                 None => env,
             };
             match load(&routes, &env) {
-                Some(table) => print_openapi(&table, actions.as_deref()),
+                Some(live) => print_openapi(&live, actions.as_deref()),
                 None => ExitCode::FAILURE,
             }
         }
     }
 }
 
-/// `64KiB`, `1MB`, `4096`: a byte size.
+/// `--log-body-max`: a byte size, by the spec's one size parser.
 fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
-        .map_err(|e| format!("not a size ({e}); write e.g. 64KiB"))
+    crate::spec::units::size(text).map_err(|e| format!("{e}; write e.g. 64KiB"))
 }
 
-fn print_warnings(table: &Table) {
+fn print_warnings(live: &Live) {
     let mut stderr = std::io::stderr().lock();
-    for warning in &table.documents.warnings {
+    for warning in &live.documents.warnings {
         let _ = writeln!(stderr, "{warning}");
     }
 }
 
-fn print_openapi(table: &Table, actions: Option<&str>) -> ExitCode {
-    let docs = &table.documents;
+fn print_openapi(live: &Live, actions: Option<&str>) -> ExitCode {
+    let docs = &live.documents;
     let document = match actions {
         None => &docs.full,
         Some(set) => match docs.actions_set(set) {
@@ -170,15 +166,15 @@ fn print_openapi(table: &Table, actions: Option<&str>) -> ExitCode {
         .and_then(|value| serde_json::to_string_pretty(&value))
         .unwrap_or_else(|_| String::from_utf8_lossy(document).into_owned());
     if actions.is_some() {
-        print_warnings(table);
+        print_warnings(live);
     }
     if writeln!(std::io::stdout().lock(), "{pretty}").is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
-/// Loads a table, printing every error to stderr.
-fn load(dir: &Path, env: &Env) -> Option<Table> {
-    match load_table(dir, env) {
-        Ok(table) => Some(table),
+/// Loads the routes and their documents, printing every error to stderr.
+fn load(dir: &Path, env: &Env) -> Option<Live> {
+    match Live::load(dir, env) {
+        Ok(live) => Some(live),
         Err(errors) => {
             print_errors(&errors);
             None
@@ -195,7 +191,7 @@ fn print_errors(errors: &[SpecError]) {
 }
 
 fn explain(
-    table: &Table,
+    live: &Live,
     method: &str,
     mut request: crate::explain::Request,
     headers: &[String],
@@ -221,14 +217,14 @@ fn explain(
             }
         }
     }
-    let (report, matched) = crate::explain::explain(table, &request);
+    let (report, matched) = crate::explain::explain(live, request);
     if std::io::stdout().lock().write_all(report.as_bytes()).is_err() || !matched {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-fn print_routes(table: &Table, json: bool) -> ExitCode {
+fn print_routes(table: &crate::table::Table, json: bool) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = if json {
         let list: Vec<_> = table

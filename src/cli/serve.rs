@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::print_errors;
 use crate::compile::RELAY_KEYS_VAR;
 use crate::env::Env;
+use crate::live::Live;
 use crate::reload::Reloader;
 use crate::table::{DEFAULT_LISTENER, Table, UpstreamAuth, WhenKeyMissing};
 use crate::traffic_log::{DEFAULT_BODY_MAX, LogFile, TrafficLog};
@@ -42,8 +43,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let table = reloader.table().load_full();
-    let addresses = addresses(&table, args.listen);
+    let live = reloader.live().load_full();
+    let table = &live.table;
+    let addresses = addresses(table, args.listen);
     if let Some(open) = addresses.iter().find(|(_, addr)| !addr.ip().is_loopback())
         && !table.client_keys.is_enabled()
         && !args.allow_open
@@ -55,8 +57,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    log_upstream_keys(&table);
-    let mut logs = match open_logs(&table, &addresses, &args) {
+    log_upstream_keys(&live);
+    let mut logs = match open_logs(table, &addresses, &args) {
         Ok(logs) => logs,
         Err(message) => {
             eprintln!("error: {message}");
@@ -64,7 +66,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     tracing::info!(routes = table.routes.len(), listeners = addresses.len(), dir = %routes.display(), "relay starting");
-    drop(table);
+    drop(live);
     let mut bound = Vec::with_capacity(addresses.len());
     for (name, addr) in addresses {
         match TcpListener::bind(addr) {
@@ -96,7 +98,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 listener: Some(name),
                 ..Default::default()
             };
-            servers.push(server::run(listener, reloader.table(), &options)?);
+            servers.push(server::run(listener, reloader.live(), &options)?);
         }
         actix_web::rt::spawn(forward_sighup(signal));
         actix_web::rt::spawn(async move {
@@ -179,8 +181,8 @@ fn known_secrets(table: &Table) -> Vec<String> {
     secrets
 }
 
-fn log_upstream_keys(table: &Table) {
-    for upstream in &table.upstreams {
+fn log_upstream_keys(live: &Live) {
+    for upstream in &live.table.upstreams {
         match &upstream.auth {
             UpstreamAuth::Bearer { env: var, header: None, when_missing: WhenKeyMissing::Omit } => {
                 tracing::warn!(upstream = upstream.name, "{var} is not set: requests to this upstream carry no key");
@@ -191,7 +193,7 @@ fn log_upstream_keys(table: &Table) {
             _ => {}
         }
     }
-    for warning in &table.documents.warnings {
+    for warning in &live.documents.warnings {
         tracing::warn!("{warning}");
     }
 }

@@ -20,7 +20,6 @@ use crate::auth::ClientKeys;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::matcher::{InsertError, Matcher, ShapeIndex, positional_pattern};
-use crate::openapi::Documents;
 use crate::spec::{SourceFile, load_dir};
 use crate::table::{Origin, Table, Upstream};
 
@@ -68,18 +67,15 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
     let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
-    let server_url = crate::openapi::server_url(env);
-    let documents = keep_all(&mut errors, Documents::build(&routes, &server_url, client_keys.is_enabled()));
-
-    let (true, Some(documents)) = (errors.is_empty(), documents) else {
+    if !errors.is_empty() {
         // A route served by two listeners would report its clash twice.
         let mut seen = HashSet::new();
         errors.retain(|e| seen.insert(e.to_string()));
         return Err(errors);
-    };
+    }
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now(), documents })
+    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now() })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their
@@ -165,11 +161,6 @@ fn build_matcher(
         }
     }
     matcher
-}
-
-/// Keeps a value, or records all its errors.
-fn keep_all<T>(errors: &mut Vec<SpecError>, result: Result<T, Vec<SpecError>>) -> Option<T> {
-    result.map_err(|e| errors.extend(e)).ok()
 }
 
 /// Keeps a value, or records its error; checking goes on either way.

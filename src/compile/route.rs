@@ -14,8 +14,10 @@ use crate::matcher::Segment;
 use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
 use std::path::Path;
 
-use crate::executor::guard::{Guard, GuardSpec};
-use crate::executor::retry::{RetryPolicy, RetrySpec};
+use crate::policy::guard::Guard;
+use crate::policy::retry::RetryPolicy;
+use crate::spec::guard::GuardSpec;
+use crate::spec::retry::RetrySpec;
 use crate::table::{BodyRules, HeaderPolicy, Origin, Protocol, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
 use crate::transforms::{Pipeline, Transform, TransformSpec};
 

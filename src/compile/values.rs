@@ -8,18 +8,15 @@ use toml::Spanned;
 
 use crate::diagnostics::{Source, SpecError};
 use crate::env::Env;
+use crate::spec::units;
 
-/// `"250ms"`, `"30s"`, `"10m"`: a human duration, greater than zero.
+/// A duration (see [`units::duration`]), located.
 pub fn duration(source: &Source, value: &Spanned<String>, key: &str) -> Result<Duration, SpecError> {
-    match humantime::parse_duration(value.get_ref().trim()) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err(source
-            .error_at(value.span().start, format!("`{key}` must be longer than zero"))
-            .with_hint("write a duration such as \"30s\"")),
-        Err(e) => Err(source
-            .error_at(value.span().start, format!("`{key}` is not a duration: {e}"))
-            .with_hint("write a duration such as \"250ms\", \"30s\" or \"10m\"")),
-    }
+    units::duration(value.get_ref()).map_err(|e| {
+        source
+            .error_at(value.span().start, format!("`{key}` {e}"))
+            .with_hint("write a duration such as \"250ms\", \"30s\" or \"10m\"")
+    })
 }
 
 /// An optional duration, falling back to `default`.
@@ -32,11 +29,11 @@ pub fn duration_or(
     value.map_or(Ok(default), |v| duration(source, v, key))
 }
 
-/// `"25MiB"`, `"4 MB"`, `"1024"`: a byte size.
+/// A byte size (see [`units::size`]), located.
 pub fn size(source: &Source, value: &Spanned<String>, key: &str) -> Result<u64, SpecError> {
-    value.get_ref().trim().parse::<bytesize::ByteSize>().map(|s| s.as_u64()).map_err(|e| {
+    units::size(value.get_ref()).map_err(|e| {
         source
-            .error_at(value.span().start, format!("`{key}` is not a size: {e}"))
+            .error_at(value.span().start, format!("`{key}` {e}"))
             .with_hint("write a size such as \"4MiB\", \"512KiB\" or \"25MB\"")
     })
 }

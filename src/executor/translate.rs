@@ -21,7 +21,7 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::response::{IdleGuard, read_all};
+use super::upstream_body::{IdleGuard, read_all};
 use crate::error::RelayError;
 use crate::table::{Route, Table};
 use crate::traffic_log::tap::Tapped;
@@ -52,7 +52,7 @@ where
         return RelayError::bad_gateway("The upstream sent a compressed answer, which the bridge cannot translate.")
             .response();
     }
-    if value(header::CONTENT_TYPE).is_some_and(|v| v.starts_with("text/event-stream")) {
+    if crate::media::is_event_stream(upstream_headers) {
         let (idle, limit) = (route.idle_timeout, usize::try_from(route.body.max_response).unwrap_or(usize::MAX));
         // Not in SSE mode: its failures come as errors, not as bytes that
         // would land in the middle of a half-read event.

@@ -127,7 +127,7 @@ mod tests {
         let blocked = FetchError::Blocked { addr: "10.1.2.3".parse().unwrap(), reason: Forbidden::Private };
         let e = blocked.to_relay_error(param);
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(e.kind, "invalid_request_error");
+        assert_eq!(e.kind.as_str(), "invalid_request_error");
         assert_eq!(e.code, "file_url_blocked");
         assert_eq!(e.param.as_deref(), Some(param));
         assert!(!e.message.contains("10.1.2.3"), "the resolved address stays internal");

@@ -188,7 +188,7 @@ fn request_body(route: &Route, method: &Method) -> Option<Value> {
     let accept = if route.body.accept.is_empty() { &default[..] } else { &route.body.accept[..] };
     let mut content = Map::new();
     for media in accept {
-        let schema = if crate::transforms::is_json(Some(media)) {
+        let schema = if crate::media::is_json(Some(media)) {
             match (schema, route.transforms.multipart()) {
                 (Some(schema), _) => embedded_schema(schema),
                 (None, Some(multipart)) => multipart.request_schema(),

@@ -13,8 +13,8 @@ use super::{State, parse};
 use crate::compile::compile;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
+use crate::live::Live;
 use crate::spec::SourceFile;
-use crate::table::Table;
 
 /// The files of one reload, each with its new and last good text.
 pub struct Attempt<'a> {
@@ -44,9 +44,9 @@ impl<'a> Attempt<'a> {
         Attempt { files, changed }
     }
 
-    /// Builds the table, or `None`. Also returns which changed files went in
+    /// Builds the live state (table and documents), or `None`. Also returns which changed files went in
     /// with their new text, and every error found.
-    pub fn run(&self, env: &Env) -> (Option<Table>, BTreeSet<PathBuf>, Vec<SpecError>) {
+    pub fn run(&self, env: &Env) -> (Option<Live>, BTreeSet<PathBuf>, Vec<SpecError>) {
         let mut errors = Vec::new();
         let mut use_new: BTreeSet<PathBuf> = BTreeSet::new();
         let mut parsed_new: BTreeMap<&PathBuf, SourceFile> = BTreeMap::new();
@@ -86,7 +86,7 @@ impl<'a> Attempt<'a> {
         use_new: &BTreeSet<PathBuf>,
         parsed_new: &mut BTreeMap<&PathBuf, SourceFile>,
         env: &Env,
-    ) -> Result<Table, Vec<SpecError>> {
+    ) -> Result<Live, Vec<SpecError>> {
         let mut files = Vec::new();
         for (path, versions) in &self.files {
             if use_new.contains(path) {
@@ -99,6 +99,6 @@ impl<'a> Attempt<'a> {
                 files.push(parse(path, good).map_err(|e| vec![e])?);
             }
         }
-        compile(&files, env)
+        Live::new(compile(&files, env)?, env)
     }
 }

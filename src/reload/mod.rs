@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
-use arc_swap::ArcSwap;
-
 mod attempt;
 mod status;
 
@@ -23,8 +21,9 @@ use attempt::Attempt;
 use crate::compile::compile;
 use crate::diagnostics::{Source, SpecError};
 use crate::env::Env;
+use crate::live::{Live, SharedLive};
 use crate::spec::{SourceFile, parse_file, spec_paths};
-use crate::table::{SharedTable, Table};
+use crate::table::Table;
 
 /// Where the environment comes from at each reload.
 pub type EnvSource = Box<dyn Fn() -> Env + Send + Sync>;
@@ -33,7 +32,7 @@ pub type EnvSource = Box<dyn Fn() -> Env + Send + Sync>;
 pub struct Reloader {
     dir: PathBuf,
     env: EnvSource,
-    table: SharedTable,
+    live: SharedLive,
     state: Mutex<State>,
 }
 
@@ -85,32 +84,32 @@ impl Reloader {
         let (texts, mut errors) = read_texts(dir);
         let files: Vec<SourceFile> =
             texts.iter().filter_map(|(path, text)| parse(path, text).map_err(|e| errors.push(e)).ok()).collect();
-        let compiled = compile(&files, &env());
-        if !errors.is_empty() || compiled.is_err() {
-            errors.extend(compiled.err().unwrap_or_default());
-            errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
-            return Err(errors);
-        }
-        let mut table = compiled.map_err(|_| Vec::new())?;
-        table.version = 1;
-        let loaded_at = table.loaded_at;
+        let env_now = env();
+        let compiled = compile(&files, &env_now).and_then(|mut table| {
+            table.version = 1;
+            Live::new(table, &env_now)
+        });
+        let live = match compiled {
+            Ok(live) if errors.is_empty() => live,
+            result => {
+                errors.extend(result.err().unwrap_or_default());
+                errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+                return Err(errors);
+            }
+        };
+        let loaded_at = live.table.loaded_at;
         let files = texts
             .into_iter()
             .map(|(path, text)| (path, FileState { seen: Some(text.clone()), good: Some(text), error: None }))
             .collect();
         let side_files = side_files_fingerprint(dir);
         let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None, side_files };
-        Ok(Arc::new(Reloader {
-            dir: dir.to_path_buf(),
-            env,
-            table: Arc::new(ArcSwap::from_pointee(table)),
-            state: Mutex::new(state),
-        }))
+        Ok(Arc::new(Reloader { dir: dir.to_path_buf(), env, live: live.shared(), state: Mutex::new(state) }))
     }
 
-    /// The table requests are served from.
-    pub fn table(&self) -> SharedTable {
-        self.table.clone()
+    /// The live state requests are served from.
+    pub fn live(&self) -> SharedLive {
+        self.live.clone()
     }
 
     /// A copy of the reload state, for status pages.
@@ -132,22 +131,25 @@ impl Reloader {
         }
         let env = (self.env)();
         let attempt = Attempt::new(&state, &texts, &changed);
-        let (table, used_new, mut errors) = attempt.run(&env);
+        let (live, used_new, mut errors) = attempt.run(&env);
         // Nothing new went in (only broken edits): the current table stays.
-        let table = table.filter(|_| !used_new.is_empty() || side_changed);
+        let live = live.filter(|_| !used_new.is_empty() || side_changed);
         errors.extend(read_errors);
-        let old = self.table.load_full();
+        let old = self.live.load_full();
         let now = SystemTime::now();
-        let applied = table.is_some();
+        let applied = live.is_some();
         let (mut added, mut removed, mut routes_changed) = (Vec::new(), Vec::new(), Vec::new());
-        if let Some(mut table) = table {
+        if let Some(mut live) = live {
             state.version += 1;
-            table.version = state.version;
-            (added, removed, routes_changed) = route_diff(&old, &table);
-            warn_listener_changes(&old, &table);
-            state.loaded_at = Some(table.loaded_at);
+            // The table was just built: nothing else holds it yet.
+            if let Some(table) = Arc::get_mut(&mut live.table) {
+                table.version = state.version;
+            }
+            (added, removed, routes_changed) = route_diff(&old.table, &live.table);
+            warn_listener_changes(&old.table, &live.table);
+            state.loaded_at = Some(live.table.loaded_at);
             state.side_files = side_files;
-            self.table.store(Arc::new(table));
+            self.live.store(Arc::new(live));
         }
         record_files(&mut state, &texts, &changed, &used_new, &errors, applied, now);
         let outcome = Outcome {

@@ -8,7 +8,10 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+pub mod guard;
 mod load;
+pub mod retry;
+pub mod units;
 
 pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
 
@@ -117,7 +120,7 @@ pub struct RouteDefaults {
     pub headers: Option<HeaderPolicySpec>,
     pub response_headers: Option<ResponseHeaderSpec>,
     pub body: Option<BodySpec>,
-    pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
+    pub retry: Option<Spanned<retry::RetrySpec>>,
     pub listeners: Option<Spanned<Vec<String>>>,
 }
 
@@ -160,10 +163,10 @@ pub struct RouteSpec {
     /// How the route appears in the generated OpenAPI and Actions documents.
     pub openapi: Option<Spanned<OpenApiSpec>>,
     /// When failed upstream requests are sent again.
-    pub retry: Option<Spanned<crate::executor::retry::RetrySpec>>,
+    pub retry: Option<Spanned<retry::RetrySpec>>,
     /// Conditions that can deny the request before it is forwarded.
     #[serde(default)]
-    pub guards: Vec<Spanned<crate::executor::guard::GuardSpec>>,
+    pub guards: Vec<Spanned<guard::GuardSpec>>,
     /// Request transforms (`[[route.transforms]]`, tagged by `type`).
     #[serde(default)]
     pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,

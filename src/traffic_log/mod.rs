@@ -44,6 +44,8 @@ pub const QUEUE: usize = 4096;
 pub enum Direction {
     ClientRequest,
     UpstreamRequest,
+    /// A piece of the client's body as it streams to the upstream.
+    RequestChunk,
     UpstreamResponse,
     UpstreamChunk,
     ClientResponse,
@@ -55,6 +57,7 @@ impl Direction {
         match self {
             Direction::ClientRequest => "client-request",
             Direction::UpstreamRequest => "upstream-request",
+            Direction::RequestChunk => "request-chunk",
             Direction::UpstreamResponse => "upstream-response",
             Direction::UpstreamChunk => "upstream-chunk",
             Direction::ClientResponse => "client-response",

@@ -8,33 +8,19 @@
 //!   credentials (`api_key`, `apiKey`, `key`, `secret`, `token`, `password`,
 //!   `authorization`, …) at any depth become `"[redacted]"`.
 //! - Everywhere, as a last pass over the finished line: text shaped like an
-//!   OpenAI key (`sk-` and 8 or more key characters) and every secret the
+//!   OpenAI key (`sk-` and 8 or more key characters) or a credential the API
+//!   mints (`ek_…`, Realtime client secrets), and every secret the
 //!   process knows (its relay keys and upstream keys).
 //!
 //! A body is redacted before it is cut to the log's limit, so a cut body is
 //! redacted like a whole one.
 
-use actix_web::http::header::{HeaderMap, HeaderName};
+use actix_web::http::header::HeaderMap;
 use regex::Regex;
 use serde_json::Value;
 
-/// What a secret is replaced with.
-pub const REDACTED: &str = "[redacted]";
-
-/// Header names that are always credentials.
-const SECRET_HEADERS: [&str; 8] = [
-    "authorization",
-    "proxy-authorization",
-    "x-relay-key",
-    "api-key",
-    "x-api-key",
-    "openai-api-key",
-    "cookie",
-    "set-cookie",
-];
-
-/// Parts of a header name that mark it as a credential.
-const SECRET_HEADER_PARTS: [&str; 4] = ["key", "token", "secret", "auth"];
+pub use crate::secrets::REDACTED;
+use crate::secrets::{has_credential_scheme, is_secret_header};
 
 /// JSON field names (lowercase, without `_` and `-`) that hold credentials.
 const SECRET_FIELDS: [&str; 10] = [
@@ -70,7 +56,7 @@ impl Redactor {
         known.sort_by_key(|s| std::cmp::Reverse(s.len()));
         known.dedup();
         #[expect(clippy::expect_used, reason = "a constant pattern, covered by the unit tests")]
-        let key_shape = Regex::new(r"sk-[A-Za-z0-9_\-]{8,}").expect("the key pattern compiles");
+        let key_shape = Regex::new(r"(?:sk-|ek_)[A-Za-z0-9_\-]{8,}").expect("the key pattern compiles");
         #[expect(clippy::expect_used, reason = "a constant pattern, covered by the unit tests")]
         let field = Regex::new(
             r#"(?i)"((?:api|access|refresh|relay)?[_-]?key|secret|client[_-]?secret|(?:access[_-]?|refresh[_-]?)?token|password|authorization)"(\s*:\s*)"(?:[^"\\]|\\.)*(?:"|$)"#,
@@ -143,19 +129,6 @@ impl Redactor {
     }
 }
 
-/// Whether a header name marks a credential.
-pub fn is_secret_header(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    SECRET_HEADERS.contains(&name) || SECRET_HEADER_PARTS.iter().any(|part| name.contains(part))
-}
-
-/// `Bearer …`, `Basic …`, `Token …` and the like: a scheme and a credential.
-fn has_credential_scheme(value: &str) -> bool {
-    let Some((scheme, rest)) = value.trim().split_once(' ') else { return false };
-    !rest.trim().is_empty()
-        && ["bearer", "basic", "token", "digest", "apikey"].iter().any(|s| scheme.eq_ignore_ascii_case(s))
-}
-
 /// Masks credential fields at any depth; true if any was masked.
 pub fn redact_fields(value: &mut Value) -> bool {
     match value {
@@ -184,7 +157,7 @@ fn is_secret_field(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
+    use actix_web::http::header::{HeaderName, HeaderValue};
 
     fn redactor() -> Redactor {
         Redactor::new(vec!["relay-key-one".to_owned(), "short".to_owned()])
@@ -247,6 +220,8 @@ mod tests {
         let r = redactor();
         assert_eq!(r.text("a sk-proj-ABCdef_123-xyz b"), "a [redacted] b");
         assert_eq!(r.text("sk-short"), "sk-short");
+        // Realtime client secrets the API mints, inside any text.
+        assert_eq!(r.text(r#"{"value":"ek_68af0a1b2c3d4e5f"}"#), r#"{"value":"[redacted]"}"#);
         assert_eq!(r.text("{\"k\":\"relay-key-one\"} short"), "{\"k\":\"[redacted]\"} short");
         // Text that is not JSON (a cut body) still loses key shapes and known keys.
         assert_eq!(

@@ -72,7 +72,7 @@ impl Envelope {
         if path.contains(['?', '#']) {
             return Err(bad("path", "Put the query in `query`, not in `path`.".into()));
         }
-        crate::executor::path::check_path(path).map_err(|e| e.with_param("path"))?;
+        crate::table::path::check_path(path).map_err(|e| e.with_param("path"))?;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if !self.allow.iter().any(|(m, pattern)| *m == method && matches(pattern, &segments)) {
             return Err(RelayError::forbidden(

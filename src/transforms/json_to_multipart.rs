@@ -143,12 +143,14 @@ impl Multipart {
     }
 }
 
-/// How links are fetched: the TLS settings, and (for tests only) which
-/// addresses may be reached.
+/// How links are fetched: the TLS settings, (for tests only) which
+/// addresses may be reached, and whether this is a dry run (`relay explain`,
+/// `relay test`), which fetches nothing and puts a placeholder in the part.
 #[derive(Clone)]
 pub struct FetchContext {
     pub tls: std::sync::Arc<rustls::ClientConfig>,
     pub address_check: crate::fetch::AddressCheck,
+    pub dry_run: bool,
 }
 
 impl JsonToMultipart {
@@ -160,12 +162,11 @@ impl JsonToMultipart {
             }
             let mut policy = FetchPolicy { allow_http: part.fetch.allow_http, ..FetchPolicy::default() };
             if let Some(max) = &part.max {
-                policy.max_bytes =
-                    max.trim().parse::<bytesize::ByteSize>().map_err(|e| format!("`{name}.max`: {e}"))?.as_u64();
+                policy.max_bytes = crate::spec::units::size(max).map_err(|e| format!("`{name}.max` {e}"))?;
             }
             if let Some(timeout) = &part.fetch.timeout {
                 policy.total_timeout =
-                    humantime::parse_duration(timeout).map_err(|e| format!("`{name}.fetch.timeout`: {e}"))?;
+                    crate::spec::units::duration(timeout).map_err(|e| format!("`{name}.fetch.timeout` {e}"))?;
             }
             policy.allowed_hosts = part
                 .fetch
@@ -338,6 +339,15 @@ impl FilePart {
     /// Fetches or decodes the file and checks it: (filename, type, bytes).
     async fn load(&self, source: Source<'_>, fetch: &FetchContext) -> Result<(String, String, Bytes), RelayError> {
         let (field, name, declared, bytes) = match source {
+            Source::Link { url, name, mime, .. } if fetch.dry_run => {
+                let placeholder = Bytes::from(format!("<the file at {url}, fetched when served>"));
+                let declared = mime.map(str::to_owned).or_else(|| self.mime.first().cloned());
+                let filename = name.map_or_else(
+                    || format!("{}{}", self.name, extension(declared.as_deref().unwrap_or_default())),
+                    str::to_owned,
+                );
+                return Ok((filename, declared.unwrap_or_else(|| "application/octet-stream".to_owned()), placeholder));
+            }
             Source::Link { url, name, mime, field } => {
                 let fetcher = crate::fetch::Fetcher::new(self.policy.clone(), fetch.tls.clone())
                     .with_address_check(fetch.address_check);
@@ -418,8 +428,8 @@ mod tests {
     }
 
     fn context() -> FetchContext {
-        let tls = crate::executor::client::tls_config().unwrap();
-        FetchContext { tls, address_check: crate::fetch::address::check_public }
+        let tls = crate::upstream::client::tls_config().unwrap();
+        FetchContext { tls, address_check: crate::fetch::address::check_public, dry_run: false }
     }
 
     const SPEC: &str = "fields = [\"prompt\", \"n\"]\n[files.image]\nbase64 = \"image\"\nmagic = \"png\"\nmime = [\"image/png\"]\nmax = \"1KiB\"\nrequired = true";

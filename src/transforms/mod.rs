@@ -238,11 +238,3 @@ impl Pipeline {
         Ok(applied)
     }
 }
-
-/// Whether a content type is JSON (`application/json`, `application/x+json`).
-pub fn is_json(content_type: Option<&str>) -> bool {
-    content_type.is_some_and(|ct| {
-        let media = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-        media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
-    })
-}

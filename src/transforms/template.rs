@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 
 use minijinja::{Environment, UndefinedBehavior, Value as TemplateValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use super::RequestContext;
@@ -71,8 +72,10 @@ fn environment(source: &str, encoding: Encoding, what: &str) -> Result<Environme
     match encoding {
         Encoding::Path => env.set_formatter(|out, _, value| {
             let text = value.to_string();
-            let encoded = percent_encode_segment(&text);
-            out.write_str(&encoded)
+            if text == "." || text == ".." {
+                return Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, DOT_SEGMENT));
+            }
+            out.write_str(&utf8_percent_encode(&text, PATH_SEGMENT).to_string())
                 .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
         }),
         Encoding::Json => env.set_formatter(|out, _, value| {
@@ -94,21 +97,13 @@ fn template_error(what: &str, e: &minijinja::Error) -> String {
     format!("{what} template: {}{line}", e.detail().unwrap_or("syntax error"))
 }
 
-/// Percent-encodes everything but unreserved characters; a value made only of
-/// dots is encoded too, so it can never become a `.` or `..` segment.
-fn percent_encode_segment(text: &str) -> String {
-    let only_dots = !text.is_empty() && text.bytes().all(|b| b == b'.');
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'~') || (b == b'.' && !only_dots);
-        if unreserved {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// What a path value is encoded to: everything but RFC 3986's unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) is percent-encoded.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// Why a value that is exactly `.` or `..` is refused in a path: encoded or
+/// not, an upstream may resolve it as a dot segment.
+const DOT_SEGMENT: &str = "a path value may not be `.` or `..`";
 
 impl Template {
     pub fn compile(spec: &TemplateSpec) -> Result<Self, String> {
@@ -187,10 +182,8 @@ fn render(env: &Environment<'static>, cx: &RequestContext<'_>, what: &str) -> Re
     let template = env.get_template(NAME).map_err(|e| RelayError::internal("template_missing", e.to_string()))?;
     template.render(TemplateValue::from(minijinja::value::Serde(cx))).map_err(|e| {
         let detail = e.detail().map(str::to_owned).unwrap_or_else(|| e.kind().to_string());
-        RelayError::bad_request(
-            "template_failed",
-            format!("The request does not fit this route's {what} template: {detail}."),
-        )
+        let code = if detail == DOT_SEGMENT { "invalid_path" } else { "template_failed" };
+        RelayError::bad_request(code, format!("The request does not fit this route's {what} template: {detail}."))
     })
 }
 
@@ -216,10 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn path_values_are_percent_encoded() {
+    fn path_values_are_percent_encoded_and_dot_segments_refused() {
         let t = template("path = \"/items/{{ params.id }}/{{ body.name }}\"");
-        let body = json!({"name": ".."});
-        assert_eq!(t.render_path(&context(&body)).unwrap().unwrap(), "/items/a%20b%2F../%2E%2E");
+        let body = json!({"name": "x.y~"});
+        assert_eq!(t.render_path(&context(&body)).unwrap().unwrap(), "/items/a%20b%2F../x.y~");
+        for dots in ["..", "."] {
+            let error = t.render_path(&context(&json!({"name": dots}))).unwrap_err();
+            assert_eq!((error.status.as_u16(), error.code), (400, "invalid_path"), "{dots}");
+        }
+        let body = json!({"name": "..."});
+        assert_eq!(t.render_path(&context(&body)).unwrap().unwrap(), "/items/a%20b%2F../...");
     }
 
     #[test]

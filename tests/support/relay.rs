@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use arc_swap::ArcSwap;
 use relay::env::Env;
 
 /// The server key the relay sends upstream in tests.
@@ -38,11 +37,11 @@ impl InProcess {
     ) -> InProcess {
         let mut vars = vec![("OPENAI_BASE_URL", base_url), ("OPENAI_API_KEY", SERVER_KEY)];
         vars.extend_from_slice(env);
-        let table = relay::compile::load_table(dir, &Env::from_pairs(vars.iter().copied()))
+        let live = relay::live::Live::load(dir, &Env::from_pairs(vars.iter().copied()))
             .unwrap_or_else(|errors| panic!("routes do not compile: {errors:?}"));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = relay::server::run(listener, Arc::new(ArcSwap::from_pointee(table)), &options).unwrap();
+        let server = relay::server::run(listener, live.shared(), &options).unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         InProcess { addr, handle }
@@ -71,7 +70,7 @@ pub fn routes_dir(text: &str) -> tempfile::TempDir {
 
 /// An HTTP client for tests: no timeout, no redirects, no default headers.
 pub fn client() -> awc::Client {
-    relay::executor::client::install_crypto_provider();
+    relay::upstream::client::install_crypto_provider();
     awc::Client::builder().disable_timeout().disable_redirects().no_default_headers().finish()
 }
 
@@ -87,7 +86,7 @@ pub struct Process {
 impl Process {
     /// Starts `relay serve --routes DIR` on port 0 with `args` and `env`.
     pub fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Process {
-        relay::executor::client::install_crypto_provider();
+        relay::upstream::client::install_crypto_provider();
         let mut child = Command::new(env!("CARGO_BIN_EXE_relay"))
             .args(["serve", "--listen", "127.0.0.1:0", "--workers", "1", "--routes"])
             .arg(dir)

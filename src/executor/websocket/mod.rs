@@ -4,7 +4,7 @@
 //! The executor has matched the route and admitted the client (a relay key in
 //! `X-Relay-Key`, `Authorization: Bearer`, or, for browsers, which cannot set
 //! headers, a subprotocol entry `openai-insecure-api-key.<key>`; see
-//! [`admits`]). [`serve`] then:
+//! [`crate::auth::admits`]). [`serve`] then:
 //!
 //! 1. checks the client's handshake (400 when it is not a valid one);
 //! 2. opens the upstream WebSocket ([`upstream`]) with the headers the
@@ -25,59 +25,19 @@ use std::sync::Arc;
 
 use actix_codec::Encoder;
 use actix_http::ws::{Codec, Message as ClientMessage};
-use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::BytesMut;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
-use super::headers;
-use crate::auth::ClientKeys;
+use crate::auth::{KEY_PROTOCOL_PREFIX, offered};
 use crate::error::RelayError;
+use crate::stages::headers;
 use crate::table::{Route, WebSocketLimits};
-
-/// The subprotocol prefix that carries a relay key (as OpenAI's browser
-/// clients pass their API key). The entry never reaches the upstream.
-pub const KEY_PROTOCOL_PREFIX: &str = "openai-insecure-api-key.";
 
 /// Frames queued for the client before the upstream is read again.
 const QUEUED_FOR_CLIENT: usize = 4;
-
-/// Whether the request asks for a WebSocket upgrade (`GET` with
-/// `Upgrade: websocket`); the full handshake is checked by [`serve`].
-pub fn is_handshake(method: &Method, headers: &HeaderMap) -> bool {
-    method == Method::GET
-        && headers
-            .get_all(header::UPGRADE)
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|token| token.trim().eq_ignore_ascii_case("websocket")))
-}
-
-/// The subprotocols a client offered: its relay key entry (if any) and the rest.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Offered<'a> {
-    pub relay_key: Option<&'a str>,
-    pub protocols: Vec<&'a str>,
-}
-
-/// Splits the `Sec-WebSocket-Protocol` entries of a request.
-pub fn offered(headers: &HeaderMap) -> Offered<'_> {
-    let mut offered = Offered::default();
-    let entries = headers.get_all(header::SEC_WEBSOCKET_PROTOCOL).filter_map(|v| v.to_str().ok());
-    for entry in entries.flat_map(|v| v.split(',')).map(str::trim).filter(|e| !e.is_empty()) {
-        match entry.strip_prefix(KEY_PROTOCOL_PREFIX) {
-            Some(key) => offered.relay_key = offered.relay_key.or(Some(key)),
-            None => offered.protocols.push(entry),
-        }
-    }
-    offered
-}
-
-/// Whether the relay key entry of the offered subprotocols is a valid key.
-pub fn admits(keys: &ClientKeys, headers: &HeaderMap) -> bool {
-    offered(headers).relay_key.is_some_and(|key| keys.matches(key))
-}
 
 /// Headers of the client's handshake that the relay sets itself upstream.
 const HANDSHAKE_HEADERS: [HeaderName; 5] = [
@@ -160,23 +120,4 @@ fn encoded(
         let encoded = codec.encode(message, &mut buf).map(|()| buf.freeze());
         Some((encoded, (queued, codec)))
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_key_entry_is_split_from_the_protocols() {
-        let mut headers = HeaderMap::new();
-        let value = "realtime, openai-insecure-api-key.rk-1 ,openai-beta.realtime-v1";
-        headers.append(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(value));
-        headers.append(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static("openai-insecure-api-key.rk-2"));
-        let offered = offered(&headers);
-        assert_eq!(offered.relay_key, Some("rk-1"));
-        assert_eq!(offered.protocols, ["realtime", "openai-beta.realtime-v1"]);
-        assert!(admits(&ClientKeys::from_list("rk-1"), &headers));
-        assert!(!admits(&ClientKeys::from_list("rk-2"), &headers));
-        assert_eq!(super::offered(&HeaderMap::new()), Offered::default());
-    }
 }

@@ -16,7 +16,6 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::client::{Response, generate_key};
 use tokio_tungstenite::tungstenite::http::{self, Uri};
@@ -116,8 +115,7 @@ async fn open(uri: &Uri, secure: bool, tls: Arc<rustls::ClientConfig>) -> std::i
     let host = uri.host().unwrap_or_default();
     let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
     let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-    let tcp = TcpStream::connect((host, port)).await?;
-    tcp.set_nodelay(true)?;
+    let tcp = crate::upstream::connect::tcp(host, port, None, None).await?;
     if !secure {
         return Ok(Box::new(tcp));
     }
@@ -148,7 +146,7 @@ pub fn refused(route: &Route, refusal: http::Response<Option<Vec<u8>>>) -> HttpR
     body.truncate(length.unwrap_or(body.len()));
     let mut response = HttpResponse::build(status);
     let mut passed = HeaderMap::new();
-    crate::executor::headers::client_headers(&upstream_headers, route, &mut passed);
+    crate::stages::headers::client_headers(&upstream_headers, route, &mut passed);
     for (name, value) in passed {
         response.append_header((name, value));
     }

@@ -22,53 +22,22 @@
 //! already holds (a transformed JSON body), or a JSON body of at most 1 MiB
 //! that the relay reads first for this purpose. Streamed uploads are sent once.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use actix_web::http::header::{HeaderMap, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
-use serde::Deserialize;
 
-/// `retry = { ... }` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetrySpec {
-    pub attempts: u32,
-    #[serde(default)]
-    pub backoff: Backoff,
-    pub base: Option<String>,
-    pub max: Option<String>,
-    pub on_status: Option<Vec<u16>>,
-    #[serde(default = "yes")]
-    pub on_connect_error: bool,
-    #[serde(default)]
-    pub allow_post: bool,
-    pub verify: Option<VerifySpec>,
-}
-
-/// `verify = { path, success_when }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifySpec {
-    pub path: String,
-    pub success_when: String,
-}
+use super::condition::Condition;
+use super::path_template::PathTemplate;
+pub use crate::spec::retry::Backoff;
+use crate::spec::retry::RetrySpec;
+use crate::spec::units;
 
 /// A compiled verify step.
 #[derive(Debug)]
 pub struct Verify {
-    pub path: crate::table::PathTemplate,
-    pub success_when: super::probe::Condition,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Backoff {
-    #[default]
-    Exponential,
-    Constant,
+    pub path: PathTemplate,
+    pub success_when: Condition,
 }
 
 /// The largest request body read into memory so that it can be replayed.
@@ -100,14 +69,12 @@ pub enum Failure {
 
 impl RetryPolicy {
     /// Compiles a policy; `verify_path` is the parsed `verify.path`.
-    pub fn compile(spec: &RetrySpec, verify_path: Option<crate::table::PathTemplate>) -> Result<Self, String> {
+    pub fn compile(spec: &RetrySpec, verify_path: Option<PathTemplate>) -> Result<Self, String> {
         if !(1..=10).contains(&spec.attempts) {
             return Err("`retry.attempts` must be between 1 and 10".into());
         }
         let duration = |value: &Option<String>, key: &str, default: Duration| -> Result<Duration, String> {
-            value.as_deref().map_or(Ok(default), |v| {
-                humantime::parse_duration(v.trim()).map_err(|e| format!("`retry.{key}` is not a duration: {e}"))
-            })
+            value.as_deref().map_or(Ok(default), |v| units::duration(v).map_err(|e| format!("`retry.{key}` {e}")))
         };
         let on_status = spec.on_status.clone().unwrap_or_else(|| vec![429, 500, 502, 503, 504]);
         if let Some(bad) = on_status.iter().find(|s| !(400..=599).contains(*s)) {
@@ -124,7 +91,7 @@ impl RetryPolicy {
             verify: match (&spec.verify, verify_path) {
                 (Some(verify), Some(path)) => Some(Verify {
                     path,
-                    success_when: super::probe::Condition::compile(&verify.success_when, "retry.verify.success_when")?,
+                    success_when: Condition::compile(&verify.success_when, "retry.verify.success_when")?,
                 }),
                 _ => None,
             },
@@ -158,10 +125,15 @@ impl RetryPolicy {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not retried on).
-pub fn retry_after(headers: &actix_web::http::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(actix_web::http::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// `Retry-After` as a delay: seconds, or an HTTP date (RFC 9110 10.2.3); a
+/// date in the past is no wait at all.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(SystemTime::now()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -198,6 +170,21 @@ mod tests {
         let wait = |s| Failure::Status(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(s)));
         assert_eq!(p.next_delay(1, wait(1)), Some(Duration::from_secs(1)));
         assert_eq!(p.next_delay(1, wait(30)), None, "a longer wait than max is not waited for");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        headers.insert(RETRY_AFTER, soon.parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a past date");
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]

@@ -1,26 +1,28 @@
 //! The compiled route table: the immutable snapshot every request runs on.
 //!
-//! A [`Table`] is built by [`crate::compile`] and published behind one
-//! `ArcSwap` ([`SharedTable`]). A request loads the current table once and
-//! keeps that `Arc` until its response body has been sent, so a reload never
-//! changes the rules under a request that already started.
+//! A [`Table`] is built by [`crate::compile`] and published with its
+//! documents in the live state ([`crate::live`]). A request keeps its table
+//! until its response body has been sent, so a reload never changes the
+//! rules under a request that already started. [`path`] checks a raw path
+//! before it is matched.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use arc_swap::ArcSwap;
+
+pub mod path;
 
 use crate::auth::ClientKeys;
 use crate::error::RelayError;
-use crate::executor::path::check_path;
+
 use crate::matcher::{Lookup, Matcher};
+use crate::policy::guard::Guard;
+pub use crate::policy::path_template::{PathPiece, PathTemplate};
+use crate::policy::retry::RetryPolicy;
 pub use crate::spec::{ResponseMode, WhenKeyMissing};
 use crate::transforms::Pipeline;
-
-/// The table currently in force, swapped whole on reload.
-pub type SharedTable = Arc<ArcSwap<Table>>;
 
 /// Everything a request needs, compiled and checked.
 #[derive(Debug)]
@@ -33,8 +35,6 @@ pub struct Table {
     pub listeners: Vec<Listener>,
     pub client_keys: ClientKeys,
     pub loaded_at: SystemTime,
-    /// The OpenAPI and Actions documents of these routes.
-    pub documents: crate::openapi::Documents,
 }
 
 /// The listener of `relay serve --listen`, serving every route that names none.
@@ -95,7 +95,7 @@ impl Table {
         query: Option<&str>,
         handshake: bool,
     ) -> Result<Resolved<'p>, RelayError> {
-        let path = check_path(path)?;
+        let path = path::check_path(path)?;
         let lookup = match self.listener(listener) {
             Some(listener) => listener.matcher.lookup(method, path, handshake),
             None => Lookup::NotFound,
@@ -181,8 +181,8 @@ pub struct Route {
     pub response_headers: ResponseHeaderPolicy,
     pub body: BodyRules,
     pub transforms: Pipeline,
-    pub retry: Option<crate::executor::retry::RetryPolicy>,
-    pub guards: Vec<crate::executor::guard::Guard>,
+    pub retry: Option<RetryPolicy>,
+    pub guards: Vec<Guard>,
     /// `[route.models]`: a model list this route serves or filters.
     pub models: Option<crate::model_list::ModelList>,
     /// Names of the listeners serving this route.
@@ -209,47 +209,6 @@ pub struct WebSocketLimits {
     pub idle_timeout: Duration,
     /// Longest session.
     pub max_duration: Duration,
-}
-
-/// The upstream path of a route: literal text and parameter slots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathTemplate {
-    pub pieces: Vec<PathPiece>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathPiece {
-    Literal(String),
-    /// Index into the route's `params`.
-    Param(usize),
-}
-
-impl PathTemplate {
-    /// Appends the path with `values` (matched segments, in `params` order).
-    pub fn render_into(&self, out: &mut String, values: &[&str]) {
-        for piece in &self.pieces {
-            match piece {
-                PathPiece::Literal(text) => out.push_str(text),
-                PathPiece::Param(i) => out.push_str(values.get(*i).copied().unwrap_or_default()),
-            }
-        }
-    }
-
-    /// The template as written, with `{name}` for parameters.
-    pub fn display(&self, params: &[String]) -> String {
-        let mut out = String::new();
-        for piece in &self.pieces {
-            match piece {
-                PathPiece::Literal(text) => out.push_str(text),
-                PathPiece::Param(i) => {
-                    out.push('{');
-                    out.push_str(params.get(*i).map_or("?", String::as_str));
-                    out.push('}');
-                }
-            }
-        }
-        out
-    }
 }
 
 /// Which client headers reach the upstream and what the route adds.

@@ -4,9 +4,10 @@
 //! set deliberately: no redirects (the client sees the upstream's 3xx), no
 //! default headers, no pool cap (streams would queue behind 100
 //! connections), no response decompression (bytes pass through as sent), and
-//! HTTP/1.1 over rustls with the webpki roots, and `TCP_NODELAY` on
-//! ([`super::connect`]). A client is kept per connect
-//! timeout, since awc sets that on the connector.
+//! HTTP/1.1 over rustls with the webpki roots, over the one TCP connector
+//! ([`super::connect`]). A client is kept per connect timeout, since awc
+//! sets that on the connector. The file fetcher builds its clients with
+//! [`build`] too, pinned to checked addresses.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use awc::{Client, Connector};
+
+use super::connect::Connect;
 
 /// Makes ring the process-wide rustls provider, unless one is installed.
 ///
@@ -61,20 +64,37 @@ impl Clients {
         self.by_connect_timeout
             .borrow_mut()
             .entry(connect_timeout)
-            .or_insert_with(|| build(self.tls.clone(), connect_timeout))
+            .or_insert_with(|| upstream_client(self.tls.clone(), connect_timeout))
             .clone()
     }
 }
 
-fn build(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
+fn upstream_client(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
+    let connect = Connect { pinned: None, attempt_timeout: None };
+    build(tls, connect, connect_timeout, connect_timeout, None)
+}
+
+/// An awc client as the relay sets them all: no redirects, no default
+/// headers, no decompression, no client timeout (each request sets its
+/// own), HTTP/1.1 over rustls, through `connect`. `limit`: the most
+/// connections per host (`None`: no cap, kept alive for reuse).
+pub fn build(
+    tls: Arc<rustls::ClientConfig>,
+    connect: Connect,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    limit: Option<usize>,
+) -> Client {
+    install_crypto_provider();
     let connector = Connector::new()
         .rustls_0_23(tls)
-        .connector(super::connect::NoDelay)
+        .connector(connect)
         .timeout(connect_timeout)
-        .handshake_timeout(connect_timeout)
-        .limit(0)
-        .conn_keep_alive(Duration::from_secs(30))
-        .conn_lifetime(Duration::from_secs(300))
+        .handshake_timeout(handshake_timeout)
         .max_http_version(awc::http::Version::HTTP_11);
+    let connector = match limit {
+        Some(limit) => connector.limit(limit),
+        None => connector.limit(0).conn_keep_alive(Duration::from_secs(30)).conn_lifetime(Duration::from_secs(300)),
+    };
     Client::builder().connector(connector).disable_redirects().no_default_headers().disable_timeout().finish()
 }

@@ -19,34 +19,12 @@
 //! would most likely have failed the same way.
 
 use actix_web::http::StatusCode;
-use serde::Deserialize;
 
-use super::probe::{self, Condition, Probed};
+use super::condition::Condition;
+use super::path_template::PathTemplate;
 use crate::error::RelayError;
-use crate::table::PathTemplate;
+use crate::spec::guard::GuardSpec;
 use crate::transforms::RequestParts;
-
-/// `[[route.guards]]` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GuardSpec {
-    pub probe: Option<ProbeSpec>,
-    pub deny_when: String,
-    #[serde(default = "forbidden")]
-    pub status: u16,
-    pub message: String,
-}
-
-fn forbidden() -> u16 {
-    403
-}
-
-/// `probe = { path = "..." }`: a GET to the route's upstream.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProbeSpec {
-    pub path: String,
-}
 
 /// A compiled guard.
 #[derive(Debug)]
@@ -77,31 +55,6 @@ impl Guard {
     pub fn refusal(&self) -> RelayError {
         RelayError::denied(self.status, self.message.clone())
     }
-}
-
-/// Runs the route's guards: `Ok(None)` lets the request go on, `Ok(Some)`
-/// is a failed probe's answer to relay, `Err` a refusal.
-pub async fn check(
-    route: &crate::table::Route,
-    req: &actix_web::HttpRequest,
-    params: &[&str],
-    parts: &RequestParts,
-    client: &awc::Client,
-    request_id: &str,
-) -> Result<Option<awc::ClientResponse>, RelayError> {
-    for guard in &route.guards {
-        let probe = match &guard.probe {
-            None => None,
-            Some(path) => match probe::send(route, req, path, params, client, request_id).await? {
-                Probed::Json(answer) => Some(answer),
-                Probed::Failed(response) => return Ok(Some(response)),
-            },
-        };
-        if guard.denies(parts, probe.as_ref())? {
-            return Err(guard.refusal());
-        }
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

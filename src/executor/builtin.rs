@@ -1,0 +1,63 @@
+//! The relay's own answers, served before any route: health (public),
+//! `/relay/status` (public on loopback, otherwise it needs a relay key) and
+//! the generated documents (public).
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::Worker;
+use crate::error::{ErrorType, RelayError};
+use crate::live::Live;
+
+/// The relay's own answer to this request, if it has one.
+pub fn answer(req: &HttpRequest, live: &Live, worker: &Worker) -> Result<Option<HttpResponse>, RelayError> {
+    if *req.method() != Method::GET {
+        return Ok(None);
+    }
+    let table = &live.table;
+    if let Some(document) = documents(req.path(), &live.documents)? {
+        return Ok(Some(HttpResponse::Ok().content_type("application/json").body(document)));
+    }
+    let body = match req.path() {
+        "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
+        "/relay/status" => {
+            let loopback = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
+            let keyed = table.client_keys.is_enabled() && table.client_keys.admits(req.headers());
+            if !(loopback || keyed) {
+                return Err(RelayError::unauthorized());
+            }
+            let mut status = match worker.reloader.as_deref() {
+                Some(reloader) => reloader.state().to_json(table.routes.len()),
+                None => serde_json::json!({"version": table.version, "routes": table.routes.len(), "reload": "off"}),
+            };
+            if let (Some(log), Some(fields)) = (&worker.log, status.as_object_mut()) {
+                fields.insert("traffic_log".to_owned(), log.status());
+            }
+            status
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(HttpResponse::Ok().content_type("application/json").body(body.to_string())))
+}
+
+/// `/openapi.json`, `/openapi.actions.json`, `/openapi.actions/{set}.json`
+/// (404 for an unknown set) and `/manifest` (also `/v1/manifest`).
+fn documents(path: &str, docs: &crate::openapi::Documents) -> Result<Option<bytes::Bytes>, RelayError> {
+    let unknown = |set: &str| {
+        RelayError::new(
+            StatusCode::NOT_FOUND,
+            ErrorType::InvalidRequest,
+            "unknown_actions_set",
+            format!("No Actions set named {set:?}; /manifest lists them."),
+        )
+    };
+    Ok(Some(match path {
+        "/openapi.json" => docs.full.clone(),
+        "/manifest" | "/v1/manifest" => docs.manifest.clone(),
+        "/openapi.actions.json" => docs.default_actions.clone().ok_or_else(|| unknown(crate::openapi::DEFAULT_SET))?,
+        _ => match path.strip_prefix("/openapi.actions/").and_then(|rest| rest.strip_suffix(".json")) {
+            Some(set) => docs.actions_set(set).cloned().ok_or_else(|| unknown(set))?,
+            None => return Ok(None),
+        },
+    }))
+}

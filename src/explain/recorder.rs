@@ -1,0 +1,203 @@
+//! The sender of a dry run: it records the upstream request the stages
+//! built, as awc would put it on the wire (framing headers included), and
+//! sends nothing. A streamed body is read through the same guard as when
+//! served, so its limits apply; probes are noted, not sent; linked files
+//! are not fetched.
+
+use std::cell::RefCell;
+use std::fmt::Write;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use crate::error::RelayError;
+use crate::secrets;
+use crate::stages::admit::BodyShape;
+use crate::stages::client_body::{self, GuardedBody, VerdictCell};
+use crate::stages::sender::{Outgoing, UpstreamRequest};
+use crate::stages::sender::{Probed, Sender};
+use crate::table::{Route, Table, UpstreamAuth};
+use crate::traffic_log::ChunkLog;
+use crate::traffic_log::redact::Redactor;
+use crate::transforms::json_to_multipart::FetchContext;
+
+/// Bodies up to this size are shown as text.
+const SHOWN_BODY: usize = 4096;
+
+/// Records instead of sending.
+pub struct Recorder {
+    fetch: FetchContext,
+    probes: RefCell<Vec<String>>,
+    redactor: Redactor,
+}
+
+/// The upstream request a dry run would have sent.
+pub struct Recorded {
+    request: UpstreamRequest,
+    body: Shown,
+    /// The answer's head, as far as the stages ask (a 200 with no headers).
+    status: StatusCode,
+    answer_headers: HeaderMap,
+}
+
+/// The body as the report shows it.
+enum Shown {
+    None,
+    Text(String),
+    Opaque(usize, &'static str),
+}
+
+impl Recorder {
+    pub fn new(table: &Table) -> Result<Recorder, rustls::Error> {
+        let fetch = FetchContext {
+            tls: crate::upstream::client::tls_config()?,
+            address_check: crate::fetch::address::check_public,
+            dry_run: true,
+        };
+        Ok(Recorder { fetch, probes: RefCell::default(), redactor: redactor(table) })
+    }
+
+    /// The probes the stages asked for, in order.
+    pub fn probes(&self) -> Vec<String> {
+        self.probes.borrow().clone()
+    }
+
+    /// A JSON answer of the relay's own, secrets masked.
+    pub fn redacted_json(&self, value: &serde_json::Value) -> String {
+        self.redactor.body(&value.to_string())
+    }
+}
+
+/// Masks the secrets this table knows (upstream keys) besides key shapes.
+fn redactor(table: &Table) -> Redactor {
+    let known = table
+        .upstreams
+        .iter()
+        .filter_map(|u| match &u.auth {
+            UpstreamAuth::Bearer { header: Some(value), .. } => value.to_str().ok(),
+            _ => None,
+        })
+        .filter_map(|value| crate::auth::bearer_token(value).map(str::to_owned))
+        .collect();
+    Redactor::new(known)
+}
+
+impl Recorder {
+    /// A recorded request as report lines: method and URL, sorted headers
+    /// (secrets masked), a blank line and the body (secrets masked).
+    pub fn show(&self, recorded: &Recorded) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "  {} {}", recorded.request.method, recorded.request.url);
+        let mut lines: Vec<String> = recorded
+            .request
+            .headers
+            .iter()
+            .map(|(name, value)| format!("  {name}: {}", secrets::shown(name, value)))
+            .collect();
+        lines.sort();
+        for line in lines {
+            let _ = writeln!(out, "{line}");
+        }
+        match &recorded.body {
+            Shown::None => {}
+            Shown::Text(text) => {
+                let _ = writeln!(out, "\n{}", self.redactor.body(text).trim_end());
+            }
+            Shown::Opaque(length, how) => {
+                let _ = writeln!(out, "\n<{length} bytes, {how}>");
+            }
+        }
+        out
+    }
+}
+
+fn shown(bytes: &[u8], how: &'static str) -> Shown {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.len() <= SHOWN_BODY => Shown::Text(text.to_owned()),
+        _ => Shown::Opaque(bytes.len(), how),
+    }
+}
+
+/// A multipart body with every part's head and its content where it is
+/// short text; binary or long contents are summarised.
+fn multipart_text(pieces: &[Bytes]) -> String {
+    pieces
+        .iter()
+        .map(|piece| match std::str::from_utf8(piece) {
+            Ok(text) if piece.len() <= SHOWN_BODY => text.to_owned(),
+            _ => format!("<{} bytes>\r\n", piece.len()),
+        })
+        .collect()
+}
+
+impl Sender for Recorder {
+    type Answer = Recorded;
+
+    fn head(answer: &Recorded) -> (StatusCode, &HeaderMap) {
+        (answer.status, &answer.answer_headers)
+    }
+
+    fn fetch(&self) -> &FetchContext {
+        &self.fetch
+    }
+
+    async fn send(
+        &self,
+        route: &Route,
+        mut request: UpstreamRequest,
+        body: &Outgoing,
+        shape: BodyShape,
+        verdict: &VerdictCell,
+        _chunks: Option<ChunkLog>,
+    ) -> Result<Recorded, RelayError> {
+        let headers = &mut request.headers;
+        let body = match body {
+            Outgoing::Empty { sent_length } => {
+                if *sent_length {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+                }
+                Shown::None
+            }
+            Outgoing::Held { bytes, json } => {
+                if *json {
+                    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                }
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                shown(bytes, "sent as held")
+            }
+            Outgoing::Multipart(multipart) => {
+                if let Ok(value) = HeaderValue::from_str(&multipart.content_type) {
+                    headers.insert(header::CONTENT_TYPE, value);
+                }
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(multipart.len()));
+                Shown::Text(multipart_text(&multipart.pieces))
+            }
+            Outgoing::Streamed(payload) => {
+                let mut guarded = GuardedBody::new(payload.clone(), &route.body, verdict.clone());
+                let mut read = BytesMut::new();
+                while let Some(chunk) = guarded.next().await {
+                    match chunk {
+                        Ok(chunk) => read.extend_from_slice(&chunk),
+                        Err(_) => {
+                            let verdict = verdict.get().unwrap_or(client_body::BodyVerdict::ClientFailed);
+                            return Err(client_body::verdict_error(verdict, &route.body));
+                        }
+                    }
+                }
+                match shape {
+                    BodyShape::Sized(length) => drop(headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length))),
+                    _ => drop(headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"))),
+                }
+                shown(&read, "streamed unchanged")
+            }
+        };
+        Ok(Recorded { request, body, status: StatusCode::OK, answer_headers: HeaderMap::new() })
+    }
+
+    async fn probe(&self, _route: &Route, url: String, _headers: HeaderMap) -> Result<Probed<Recorded>, RelayError> {
+        self.probes.borrow_mut().push(url);
+        Ok(Probed::NotSent)
+    }
+}

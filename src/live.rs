@@ -1,0 +1,45 @@
+//! The live state: the compiled table and the documents generated from it,
+//! published together behind one `ArcSwap` ([`SharedLive`]), so every
+//! request sees one table and its documents, never a mix of two reloads.
+//! A request loads the live state once and keeps its table until the last
+//! byte of its response has been sent.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::compile::load_table;
+use crate::diagnostics::SpecError;
+use crate::env::Env;
+use crate::openapi::Documents;
+use crate::table::Table;
+
+/// The state every request runs on, swapped whole on reload.
+pub type SharedLive = Arc<ArcSwap<Live>>;
+
+/// One compiled table and its documents.
+#[derive(Debug)]
+pub struct Live {
+    pub table: Arc<Table>,
+    pub documents: Documents,
+}
+
+impl Live {
+    /// Generates the documents of `table`; Actions rule errors fail it.
+    pub fn new(table: Table, env: &Env) -> Result<Live, Vec<SpecError>> {
+        let server_url = crate::openapi::server_url(env);
+        let documents = Documents::build(&table.routes, &server_url, table.client_keys.is_enabled())?;
+        Ok(Live { table: Arc::new(table), documents })
+    }
+
+    /// Loads and compiles a routes directory, then generates its documents.
+    pub fn load(dir: &Path, env: &Env) -> Result<Live, Vec<SpecError>> {
+        Live::new(load_table(dir, env)?, env)
+    }
+
+    /// The state ready to be shared.
+    pub fn shared(self) -> SharedLive {
+        Arc::new(ArcSwap::from_pointee(self))
+    }
+}

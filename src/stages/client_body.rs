@@ -1,0 +1,217 @@
+//! The client's request body while the stages handle it.
+//!
+//! The body is never collected unless a stage needs it whole (transforms
+//! reading JSON, a small body held for retries): [`read_limited`] then reads
+//! it with a byte limit and an idle timer. A streamed body goes upstream
+//! through [`GuardedBody`], which counts bytes as they pass and stops the
+//! upload the moment the route's limit is crossed (chunked bodies included)
+//! or the client goes quiet for longer than the route allows. What stopped
+//! it is left in a shared [`BodyVerdict`] cell, so the answer is 413 or 408
+//! instead of a generic upstream failure.
+
+use std::cell::{Cell, RefCell};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use actix_web::error::PayloadError;
+use actix_web::web;
+use bytes::{Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::RelayError;
+use crate::table::BodyRules;
+
+/// The client's body: the connection's stream when serving, or bytes in
+/// memory for `relay explain` (and tests).
+pub enum ClientBody {
+    Payload(web::Payload),
+    Bytes(Option<Bytes>),
+}
+
+impl Stream for ClientBody {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            ClientBody::Payload(payload) => Pin::new(payload).poll_next(cx),
+            ClientBody::Bytes(bytes) => Poll::Ready(bytes.take().map(Ok)),
+        }
+    }
+}
+
+/// Reads a whole body of at most `limit` bytes, with `idle` as the longest
+/// pause between pieces (408 after it, 413 past the limit).
+pub async fn read_limited(body: &mut ClientBody, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
+    let mut collected = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.next()).await {
+            Err(_) => return Err(RelayError::request_timeout("The client stopped sending its request body.")),
+            Ok(None) => return Ok(collected.freeze()),
+            Ok(Some(Err(_))) => {
+                return Err(RelayError::bad_request(
+                    "body_incomplete",
+                    "The request body could not be read completely.",
+                ));
+            }
+            Ok(Some(Ok(chunk))) => {
+                if (collected.len() + chunk.len()) as u64 > limit {
+                    return Err(RelayError::payload_too_large(limit));
+                }
+                collected.extend_from_slice(&chunk);
+            }
+        }
+    }
+}
+
+/// Why a request body stream was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyVerdict {
+    TooLarge,
+    Idle,
+    ClientFailed,
+}
+
+/// Shared between the body stream and the executor.
+pub type VerdictCell = Rc<Cell<Option<BodyVerdict>>>;
+
+/// The error to answer for a verdict.
+pub fn verdict_error(verdict: BodyVerdict, rules: &BodyRules) -> RelayError {
+    match verdict {
+        BodyVerdict::TooLarge => RelayError::payload_too_large(rules.max),
+        BodyVerdict::Idle => RelayError::request_timeout(format!(
+            "The client sent no body data for {}.",
+            humantime::format_duration(rules.idle_timeout)
+        )),
+        BodyVerdict::ClientFailed => {
+            RelayError::bad_request("body_incomplete", "The request body could not be read completely.")
+        }
+    }
+}
+
+/// The client's body in a shared slot: the sender streams it upstream, and
+/// it can still be taken back ([`SharedPayload::take`]) after the sender
+/// dropped it.
+#[derive(Clone, Default)]
+pub struct SharedPayload(Rc<RefCell<Option<ClientBody>>>);
+
+impl SharedPayload {
+    pub fn new(body: ClientBody) -> Self {
+        SharedPayload(Rc::new(RefCell::new(Some(body))))
+    }
+
+    pub fn take(&self) -> Option<ClientBody> {
+        self.0.borrow_mut().take()
+    }
+}
+
+impl Stream for SharedPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match self.0.borrow_mut().as_mut() {
+            Some(payload) => Pin::new(payload).poll_next(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// A client body stream with a byte limit and an idle timer.
+pub struct GuardedBody<S> {
+    inner: S,
+    seen: u64,
+    max: u64,
+    idle: Duration,
+    timer: Pin<Box<Sleep>>,
+    verdict: VerdictCell,
+}
+
+impl<S> GuardedBody<S> {
+    pub fn new(inner: S, rules: &BodyRules, verdict: VerdictCell) -> Self {
+        GuardedBody {
+            inner,
+            seen: 0,
+            max: rules.max,
+            idle: rules.idle_timeout,
+            timer: Box::pin(tokio::time::sleep(rules.idle_timeout)),
+            verdict,
+        }
+    }
+
+    fn stop(&mut self, verdict: BodyVerdict) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        self.verdict.set(Some(verdict));
+        Poll::Ready(Some(Err(std::io::Error::other(format!("request body stopped: {verdict:?}")))))
+    }
+}
+
+impl<S, E> Stream for GuardedBody<S>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.verdict.get().is_some() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.seen += chunk.len() as u64;
+                if self.seen > self.max {
+                    return self.stop(BodyVerdict::TooLarge);
+                }
+                let deadline = Instant::now() + self.idle;
+                self.timer.as_mut().reset(deadline);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(Some(Err(_))) => self.stop(BodyVerdict::ClientFailed),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => self.stop(BodyVerdict::Idle),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(max: u64) -> BodyRules {
+        BodyRules { accept: Vec::new(), max, idle_timeout: Duration::from_millis(50), max_response: 1 << 20 }
+    }
+
+    #[tokio::test]
+    async fn stops_when_the_limit_is_crossed() {
+        let verdict = VerdictCell::default();
+        let chunks = futures_util::stream::iter(vec![
+            Ok::<_, ()>(Bytes::from_static(b"123456")),
+            Ok(Bytes::from_static(b"789012")),
+        ]);
+        let mut body = GuardedBody::new(chunks, &rules(10), verdict.clone());
+        assert!(body.next().await.unwrap().is_ok());
+        assert!(body.next().await.unwrap().is_err());
+        assert_eq!(verdict.get(), Some(BodyVerdict::TooLarge));
+        assert!(body.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn stops_when_the_client_goes_quiet() {
+        let verdict = VerdictCell::default();
+        let mut body =
+            GuardedBody::new(futures_util::stream::pending::<Result<Bytes, ()>>(), &rules(10), verdict.clone());
+        assert!(body.next().await.unwrap().is_err());
+        assert_eq!(verdict.get(), Some(BodyVerdict::Idle));
+    }
+
+    #[tokio::test]
+    async fn bodies_in_memory_are_read_within_their_limit() {
+        let mut body = ClientBody::Bytes(Some(Bytes::from_static(b"{\"a\":1}")));
+        assert_eq!(read_limited(&mut body, 100, Duration::from_secs(1)).await.unwrap(), "{\"a\":1}");
+        let mut body = ClientBody::Bytes(Some(Bytes::from_static(b"0123456789")));
+        assert_eq!(read_limited(&mut body, 5, Duration::from_secs(1)).await.unwrap_err().status.as_u16(), 413);
+    }
+}

@@ -1,0 +1,161 @@
+//! The stages of one request, in order: the one path that `relay serve`
+//! and `relay explain` (and `relay test`) both run, so they cannot disagree.
+//!
+//! 1. [`resolve`]: the path is checked, the route matched, the URL built.
+//! 2. [`authenticate`]: relay key (401); a missing upstream key (403).
+//!    A WebSocket route leaves here ([`Outcome::WebSocket`]); a model-list
+//!    route may answer here ([`models`]).
+//! 3. [`admit`]: framing, media type (415), declared size (413).
+//! 4. [`guard`]: the route's guards, with probes of the upstream.
+//! 5. [`transform`]: the route's transforms (the JSON body read if needed,
+//!    files fetched for multipart).
+//! 6. [`send`]: the upstream request, retried where allowed, verified.
+//! 7. respond: the answer streams back (serve only:
+//!    `crate::executor::response`, translated where a transform chose so).
+//! 8. [`record`]: the traffic log observes each step.
+//!
+//! What differs between serving and a dry run is only the [`Sender`]: the
+//! executor's sends over the network, `explain`'s records the request it
+//! would send and fetches nothing.
+
+pub mod admit;
+pub mod authenticate;
+pub mod client_body;
+pub mod guard;
+pub mod headers;
+pub mod models;
+pub mod record;
+pub mod resolve;
+pub mod send;
+pub mod sender;
+pub mod transform;
+
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderMap};
+
+use self::admit::BodyShape;
+use self::client_body::{ClientBody, SharedPayload, read_limited};
+use self::send::Sent;
+pub use self::sender::{Inbound, Outcome, Outgoing, Probed, Sender, UpstreamRequest};
+use self::transform::{Body, Transformed};
+use crate::error::RelayError;
+use crate::media;
+use crate::policy::retry::MAX_REPLAY_BODY;
+use crate::table::{Protocol, Route, Table};
+use crate::traffic_log::{EventBody, RequestLog};
+
+/// Runs the stages for one request. `body` is the client's body; whatever
+/// of it is left unread when this returns is left there for the caller.
+pub async fn run<S: Sender>(
+    table: &Table,
+    inbound: &Inbound<'_>,
+    body: &mut Option<ClientBody>,
+    sender: &S,
+    log: Option<&RequestLog>,
+) -> Result<Outcome<S::Answer>, RelayError> {
+    let resolved = resolve::resolve(table, inbound)?;
+    let route_index = resolved.route;
+    let route = &table.routes[route_index];
+    authenticate::authenticate(table, route, inbound)?;
+    if let Protocol::WebSocket(_) = route.protocol {
+        return Ok(Outcome::WebSocket { route: route_index, url: resolved.url });
+    }
+    if let Some(list) = &route.models
+        && let Some(answer) = models::answer(route_index, route, list, inbound, &resolved.params, sender).await?
+    {
+        return Ok(answer);
+    }
+    let shape = admit::admit(inbound.headers, &route.body)?;
+    let params = &resolved.params;
+    let needs_parts = !route.guards.is_empty() || !route.transforms.is_empty();
+    let parts = needs_parts.then(|| transform::request_parts(route, params, inbound.query, inbound.headers));
+    if let Some(parts) = parts.as_ref().filter(|_| !route.guards.is_empty())
+        && let guard::Verdict::ProbeFailed(answer) = guard::guard(route, inbound, params, parts, sender).await?
+    {
+        return Ok(Outcome::Upstream { route: route_index, answer, translate: None });
+    }
+    let mut request = UpstreamRequest { method: inbound.method.clone(), url: resolved.url, headers: HeaderMap::new() };
+    let mut made = None;
+    let mut translate = None;
+    let mut client_json = None;
+    let mut extra_headers = Vec::new();
+    if let Some(parts) = parts.as_ref().filter(|_| !route.transforms.is_empty()) {
+        let Transformed { body: output, applied, client_body } =
+            transform::transform(route, inbound.headers, parts, shape, body, sender.fetch()).await?;
+        if let Some(path) = &applied.path {
+            let query = applied.query.clone().unwrap_or_else(|| inbound.query.map(str::to_owned));
+            request.url = upstream_url(route, path, query.as_deref());
+        }
+        if let Some(method) = applied.method.clone() {
+            request.method = method;
+        }
+        (made, translate, client_json, extra_headers) = (output, applied.response, client_body, applied.headers);
+    }
+    let outgoing = outgoing(route, &request.method, inbound.headers, shape, made, body).await?;
+    let logged = match (client_json, &outgoing) {
+        (Some(bytes), _) => EventBody::Bytes { bytes, total: None },
+        (None, Outgoing::Held { json: false, .. } | Outgoing::Streamed(_) | Outgoing::Empty { .. }) => {
+            record::logged_body(&outgoing)
+        }
+        (None, _) => EventBody::Omitted("not read"),
+    };
+    record::client_request(log, inbound, logged);
+    headers::upstream_headers(inbound.headers, route, inbound.peer, inbound.request_id, &mut request.headers);
+    for (name, value) in extra_headers {
+        request.headers.insert(name, value);
+    }
+    let sent = send::send(route, inbound, params, request, outgoing, shape, sender, log, body).await?;
+    Ok(match sent {
+        Sent::Answer(answer) => Outcome::Upstream { route: route_index, answer, translate },
+        Sent::Verified(answer) => Outcome::Local(answer),
+    })
+}
+
+/// The body to send: what the transforms made, a small JSON body held so
+/// that a retry can send it again, or the client's stream.
+async fn outgoing(
+    route: &Route,
+    method: &Method,
+    headers: &HeaderMap,
+    shape: BodyShape,
+    made: Option<Body>,
+    body: &mut Option<ClientBody>,
+) -> Result<Outgoing, RelayError> {
+    match made {
+        Some(Body::Json(bytes)) => return Ok(Outgoing::Held { bytes, json: true }),
+        Some(Body::Multipart(multipart)) => return Ok(Outgoing::Multipart(multipart)),
+        None => {}
+    }
+    let replayable = route.retry.as_ref().is_some_and(|policy| policy.allows(method));
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if let (true, BodyShape::Sized(length)) = (replayable, shape)
+        && length <= MAX_REPLAY_BODY
+        && media::is_json(content_type)
+        && let Some(mut client) = body.take()
+    {
+        return match read_limited(&mut client, length, route.body.idle_timeout).await {
+            Ok(bytes) => Ok(Outgoing::Held { bytes, json: false }),
+            Err(error) => {
+                *body = Some(client);
+                Err(error)
+            }
+        };
+    }
+    Ok(match body.take() {
+        Some(client) if shape != BodyShape::None => Outgoing::Streamed(SharedPayload::new(client)),
+        unread => {
+            *body = unread;
+            Outgoing::Empty { sent_length: headers.contains_key(header::CONTENT_LENGTH) }
+        }
+    })
+}
+
+/// The URL for a path a transform rendered, with the query to send.
+fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
+    let mut url = format!("{}{path}", route.upstream.base_url);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}

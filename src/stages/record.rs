@@ -1,0 +1,46 @@
+//! Stage 8, record: what the request did is written down (the traffic log
+//! today). Recording only observes: it never holds, reads or changes what
+//! is sent. A streamed request body is logged as its chunks pass through
+//! to the upstream (`request-chunk` events), not read ahead of time.
+
+use actix_web::http::header::HeaderMap;
+use actix_web::http::{Method, StatusCode};
+
+use super::sender::{Inbound, Outgoing};
+use crate::traffic_log::{ChunkLog, Direction, EventBody, RequestLog};
+
+/// The client's request, with its body as the relay holds it.
+pub fn client_request(log: Option<&RequestLog>, inbound: &Inbound<'_>, body: EventBody) {
+    if let Some(log) = log {
+        log.client_request(inbound.method, inbound.target, inbound.headers, body);
+    }
+}
+
+/// How a body is shown in the log, as far as the relay holds it.
+pub fn logged_body(outgoing: &Outgoing) -> EventBody {
+    match outgoing {
+        Outgoing::Empty { .. } => EventBody::None,
+        Outgoing::Held { bytes, .. } => EventBody::Bytes { bytes: bytes.clone(), total: None },
+        Outgoing::Multipart(_) => EventBody::Omitted("multipart"),
+        Outgoing::Streamed(_) => EventBody::Streamed,
+    }
+}
+
+/// One attempt's upstream request.
+pub fn upstream_request(log: Option<&RequestLog>, method: &Method, url: &str, headers: &HeaderMap, body: &Outgoing) {
+    if let Some(log) = log {
+        log.upstream_request(method, url, headers, logged_body(body));
+    }
+}
+
+/// The head of the upstream's answer to one attempt.
+pub fn upstream_response(log: Option<&RequestLog>, status: StatusCode, headers: &HeaderMap) {
+    if let Some(log) = log {
+        log.response(Direction::UpstreamResponse, status, headers, EventBody::None);
+    }
+}
+
+/// The log of a streamed request body's chunks, if there is a log.
+pub fn request_chunks(log: Option<&RequestLog>) -> Option<ChunkLog> {
+    log.map(|log| log.chunks(Direction::RequestChunk))
+}
