@@ -9,12 +9,27 @@ use std::path::Path;
 use std::process::Command;
 
 fn check(name: &str, args: &[&str], expect_success: bool) {
+    check_with("routes", name, args, expect_success);
+}
+
+/// Like [`check`], on the shipped `routes.d/`.
+fn check_shipped(name: &str, args: &[&str]) {
+    // Relative to the fixture directory, so no machine path is printed.
+    check_with("../../../routes.d", name, args, true);
+}
+
+fn check_with(routes: &str, name: &str, args: &[&str], expect_success: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let fixture = root.join("tests/fixtures/explain");
     let out = Command::new(env!("CARGO_BIN_EXE_relay"))
         .arg("explain")
-        .args(["--routes", "routes"])
+        .args(["--routes", routes])
         .args(args)
+        .env("OPENAI_API_KEY", "sk-must-not-appear")
+        .env("OPENAI_BASE_URL", "https://api.example.test/v1")
+        .env_remove("OPENAI_ADMIN_KEY")
+        .env_remove("OPENAI_ORGANIZATION")
+        .env_remove("OPENAI_PROJECT")
         .current_dir(&fixture)
         .env("EXPLAIN_KEY", "sk-must-not-appear")
         .env_remove("EXPLAIN_ADMIN_KEY")
@@ -80,4 +95,30 @@ fn a_wrong_method_names_the_allowed_ones() {
 fn transforms_show_in_the_upstream_request() {
     let args = ["POST", "/v1/responses:stream", "-H", "content-type: application/json", "--body", "stream_body.json"];
     check("transforms", &args, true);
+}
+
+#[test]
+fn an_envelope_shows_the_inner_request() {
+    let args = ["POST", "/v1/proxy", "-H", "content-type: application/json", "--body", "proxy_body.json"];
+    check_shipped("proxy", &args);
+}
+
+#[test]
+fn a_json_to_multipart_route_shows_its_parts_and_fetches_nothing() {
+    let args =
+        ["POST", "/v1/actions/images/edits", "-H", "content-type: application/json", "--body", "image_body.json"];
+    check_shipped("image_edit", &args);
+}
+
+#[test]
+fn the_bridge_shows_the_responses_request() {
+    let args =
+        ["POST", "/v1/bridge/chat/completions", "-H", "content-type: application/json", "--body", "chat_body.json"];
+    check_shipped("bridge", &args);
+}
+
+#[test]
+fn bodies_are_redacted_too() {
+    let args = ["POST", "/v1/chat/completions", "-H", "content-type: application/json", "--body", "secret_body.json"];
+    check_shipped("secret_body", &args);
 }

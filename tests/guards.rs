@@ -87,3 +87,54 @@ async fn request_conditions_deny_without_an_upstream_call() {
     let response = client().get(relay.url("/v1/models/gpt-test")).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
 }
+
+const GUARDED_MULTIPART: &str = r#"
+[upstream.openai]
+base_url = "${OPENAI_BASE_URL}"
+auth = { mode = "bearer", env = "OPENAI_API_KEY" }
+
+[[route]]
+id = "images.edit"
+method = "POST"
+path = "/v1/images/edits"
+body = { accept = ["application/json"] }
+
+[[route.guards]]
+deny_when = "headers['x-team'] != 'design'"
+message = "Only the design team edits images here."
+
+[[route.transforms]]
+type = "json_to_multipart"
+fields = ["prompt"]
+
+[route.transforms.files.image]
+url = "image_url"
+required = true
+fetch = { hosts = ["127.0.0.1"], allow_http = true }
+"#;
+
+#[actix_web::test]
+async fn guards_run_before_transforms_fetch_anything() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(GUARDED_MULTIPART);
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
+    let body = serde_json::json!({"prompt": "a hat", "image_url": format!("{}/files/x/content", upstream.base_url())});
+
+    // Denied: the guard answers; the transform never tried to fetch (its
+    // fetch of a loopback address would have been refused with 400).
+    let mut denied = client().post(relay.url("/v1/images/edits")).send_json(&body).await.unwrap();
+    assert_eq!(denied.status().as_u16(), 403);
+    let error: serde_json::Value = denied.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "denied_by_guard");
+    // Allowed: now the transform runs, and refuses the loopback fetch.
+    let mut allowed = client()
+        .post(relay.url("/v1/images/edits"))
+        .insert_header(("x-team", "design"))
+        .send_json(&body)
+        .await
+        .unwrap();
+    assert_eq!(allowed.status().as_u16(), 400);
+    let error: serde_json::Value = allowed.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "file_url_blocked", "{error}");
+    assert!(upstream.requests().is_empty(), "nothing reached the upstream");
+}

@@ -101,6 +101,10 @@ pub async fn run<S: Sender>(
     };
     record::client_request(log, inbound, logged);
     headers::upstream_headers(inbound.headers, route, inbound.peer, inbound.request_id, &mut request.headers);
+    if let Outgoing::Empty { sent_length: false } = outgoing {
+        // No body goes up, so the client's body type does not either.
+        request.headers.remove(header::CONTENT_TYPE);
+    }
     for (name, value) in extra_headers {
         request.headers.insert(name, value);
     }
@@ -143,6 +147,8 @@ async fn outgoing(
     }
     Ok(match body.take() {
         Some(client) if shape != BodyShape::None => Outgoing::Streamed(SharedPayload::new(client)),
+        // The transforms read the body and made none (an envelope's GET).
+        None if shape != BodyShape::None => Outgoing::Empty { sent_length: false },
         unread => {
             *body = unread;
             Outgoing::Empty { sent_length: headers.contains_key(header::CONTENT_LENGTH) }

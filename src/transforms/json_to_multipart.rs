@@ -208,7 +208,11 @@ impl JsonToMultipart {
 
     /// Builds the multipart body from a JSON body, fetching linked files.
     pub async fn build(&self, body: &Value, fetch: &FetchContext) -> Result<Multipart, RelayError> {
-        let boundary = format!("relay-{:032x}", fastrand::u128(..));
+        // A dry run shows the same body every time.
+        let boundary = match fetch.dry_run {
+            true => "relay-dry-run-boundary".to_owned(),
+            false => format!("relay-{:032x}", fastrand::u128(..)),
+        };
         let mut pieces = Vec::new();
         for field in &self.fields {
             let Some(value) = body.get(field).filter(|v| !v.is_null()) else { continue };
