@@ -30,6 +30,8 @@
 //!   with a network sender, the response streamed back (translated where
 //!   asked), WebSocket sessions. [`server`]: the HTTP server;
 //!   `server::run` takes a bound listener.
+//! - [`telemetry`]: metrics and the access log, recorded when an answer is
+//!   finished.
 //! - [`explain`]: the same stages with a recording sender.
 //! - [`model_list`]: model lists a route serves itself, filtered.
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
@@ -58,6 +60,7 @@ pub mod server;
 pub mod spec;
 pub mod stages;
 pub mod table;
+pub mod telemetry;
 pub mod traffic_log;
 pub mod transforms;
 pub mod upstream;

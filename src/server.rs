@@ -32,6 +32,8 @@ pub struct Options {
     pub listener: Option<String>,
     /// Where this listener's traffic is logged (see [`crate::traffic_log`]).
     pub traffic_log: Option<crate::traffic_log::TrafficLog>,
+    /// Where finished requests are logged (see [`crate::telemetry::access`]).
+    pub access_log: Option<crate::telemetry::access::AccessLog>,
 }
 
 /// Starts serving the live state on `listener`. The returned server must be awaited
@@ -42,6 +44,7 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
     let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
     let listener_name = options.listener.clone().unwrap_or_else(|| crate::table::DEFAULT_LISTENER.to_owned());
     let log = options.traffic_log.clone();
+    let access = options.access_log.clone();
     let mut server = HttpServer::new(move || {
         let fetch = FetchContext { tls: tls.clone(), address_check, dry_run: false };
         let worker = Worker {
@@ -49,8 +52,10 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
             clients: Clients::new(tls.clone()),
             reloader: reloader.clone(),
             fetch,
-            listener: listener_name.clone(),
+            listener: listener_name.as_str().into(),
             log: log.clone(),
+            access: access.clone(),
+            metrics: crate::telemetry::metrics::WorkerMetrics::new(&listener_name),
         };
         App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
     })

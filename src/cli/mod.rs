@@ -44,6 +44,12 @@ pub enum Command {
         /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         log_body_max: Option<u64>,
+        /// Where the access log goes, one line per finished request: `-` (stdout), a FILE (appended), or `off`.
+        #[arg(long, value_name = "FILE", default_value = "-", env = "RELAY_ACCESS_LOG")]
+        access_log: String,
+        /// Format of the access log and the relay's own logs: text or json.
+        #[arg(long, value_name = "FORMAT", default_value = "text", env = "RELAY_LOG_FORMAT")]
+        log_format: crate::telemetry::access::Format,
     },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
@@ -94,8 +100,18 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max } => {
-            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
+        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max, access_log, log_format } => {
+            serve::serve(serve::ServeArgs {
+                routes,
+                listen,
+                allow_open,
+                workers,
+                watch: !no_watch,
+                log,
+                log_body_max,
+                access_log,
+                log_format,
+            })
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {

@@ -13,6 +13,7 @@ use crate::env::Env;
 use crate::live::Live;
 use crate::reload::Reloader;
 use crate::table::{DEFAULT_LISTENER, Table, UpstreamAuth, WhenKeyMissing};
+use crate::telemetry::access::{AccessLog, Format};
 use crate::traffic_log::{DEFAULT_BODY_MAX, LogFile, TrafficLog};
 use crate::{server, watcher};
 
@@ -31,10 +32,22 @@ pub struct ServeArgs {
     pub log: Option<PathBuf>,
     /// `--log-body-max`.
     pub log_body_max: Option<u64>,
+    /// `--access-log`: `-`, a file, or `off`.
+    pub access_log: String,
+    /// `--log-format`.
+    pub log_format: Format,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
-    init_tracing();
+    init_tracing(args.log_format);
+    crate::telemetry::metrics::install();
+    let access_log = match open_access_log(&args.access_log, args.log_format) {
+        Ok(access_log) => access_log,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let routes = args.routes.as_path();
     let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
         Ok(reloader) => reloader,
@@ -95,6 +108,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 workers: args.workers,
                 reloader: Some(reloader.clone()),
                 traffic_log: logs.remove(&name),
+                access_log: access_log.clone(),
                 listener: Some(name),
                 ..Default::default()
             };
@@ -214,9 +228,30 @@ async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
     }
 }
 
-fn init_tracing() {
+/// The relay's own logs go to stderr, as text or JSON lines.
+fn init_tracing(format: Format) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        Format::Json => builder.json().flatten_event(true).try_init(),
+        Format::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+    };
+}
+
+/// Starts the access log's writer: stdout for `-`, a file (appended), or
+/// none for `off`.
+fn open_access_log(target: &str, format: Format) -> Result<Option<AccessLog>, String> {
+    let output: Box<dyn std::io::Write + Send> = match target {
+        "off" => return Ok(None),
+        "-" => Box::new(std::io::stdout()),
+        path => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the access log {path}: {e}"))?,
+        ),
+    };
+    AccessLog::start(output, format).map(Some).map_err(|e| format!("cannot start the access log: {e}"))
 }

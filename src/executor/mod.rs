@@ -24,8 +24,11 @@ pub mod translate;
 pub mod upstream_body;
 pub mod websocket;
 
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Instant, SystemTime};
 
+use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 
@@ -34,8 +37,13 @@ use crate::live::{Live, SharedLive};
 use crate::reload::Reloader;
 use crate::stages::client_body::ClientBody;
 use crate::stages::headers::REQUEST_ID;
+use crate::stages::record::Exchange;
 use crate::stages::{self, Inbound, Outcome};
 use crate::table::Protocol;
+use crate::telemetry::Finished;
+use crate::telemetry::access::AccessLog;
+use crate::telemetry::finished::Closing;
+use crate::telemetry::metrics::WorkerMetrics;
 use crate::traffic_log::{Direction, EventBody, RequestLog, TrafficLog};
 use crate::transforms::json_to_multipart::FetchContext;
 use crate::upstream::client::Clients;
@@ -52,19 +60,25 @@ pub struct Worker {
     /// How `json_to_multipart` fetches linked files.
     pub fetch: FetchContext,
     /// The listener this server serves (see [`crate::table::Listener`]).
-    pub listener: String,
+    pub listener: Rc<str>,
     /// This listener's traffic log, if any.
     pub log: Option<TrafficLog>,
+    /// The access log, if on.
+    pub access: Option<AccessLog>,
+    /// This worker's metric handles.
+    pub metrics: WorkerMetrics,
 }
 
 /// The one handler behind every path.
 pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<Worker>) -> HttpResponse {
+    let (started, arrived) = (Instant::now(), SystemTime::now());
     let live = worker.live.load_full();
     let request_id = request_id(req.headers());
-    let log = worker.log.as_ref().map(|log| log.request(&request_id, std::time::SystemTime::now()));
+    let log = worker.log.as_ref().map(|log| log.request(&request_id, arrived));
+    let exchange = Exchange { log: log.as_ref(), ..Exchange::default() };
     let mut body = Some(ClientBody::Payload(payload));
     let mut error_body = None;
-    let mut response = match serve(&req, &mut body, &live, &worker, &request_id, log.as_ref()).await {
+    let mut response = match serve(&req, &mut body, &live, &worker, &request_id, &exchange).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
@@ -89,7 +103,29 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
     if let Some(log) = &log {
         log_answer(log, &req, &response, error_body);
     }
-    response
+    let route = exchange.route.get();
+    let closing = Closing {
+        started,
+        arrived,
+        request_id,
+        listener: worker.listener.clone(),
+        route: route.and_then(|index| live.table.routes.get(index)).map(|route| route.id.clone()),
+        method: req.method().clone(),
+        path: req.path().to_owned(),
+        status: response.status(),
+        bytes_in: declared_length(req.headers()),
+        upstream_ttfb: exchange.upstream_ttfb.get(),
+        retries: exchange.attempts.get().saturating_sub(1),
+        handles: route.and_then(|index| worker.metrics.route(&live.table, index)),
+        access: worker.access.clone(),
+        stream: crate::media::is_event_stream(response.headers()),
+    };
+    response.map_body(|_, body| BoxBody::new(Finished::new(body, closing)))
+}
+
+/// The request body's declared length (0 when chunked or absent).
+fn declared_length(headers: &HeaderMap) -> u64 {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 /// The client's request (its head, if the stages did not log it with its
@@ -113,7 +149,7 @@ async fn serve(
     live: &Arc<Live>,
     worker: &Worker,
     request_id: &str,
-    log: Option<&RequestLog>,
+    exchange: &Exchange<'_>,
 ) -> Result<HttpResponse, RelayError> {
     if let Some(response) = builtin::answer(req, live, worker)? {
         return Ok(response);
@@ -132,7 +168,8 @@ async fn serve(
         request_id,
     };
     let network = sender::Network { clients: &worker.clients, fetch: &worker.fetch };
-    match stages::run(table, &inbound, body, &network, log).await? {
+    let log = exchange.log;
+    match stages::run(table, &inbound, body, &network, exchange).await? {
         Outcome::WebSocket { route, url } => {
             let route = &table.routes[route];
             let (Protocol::WebSocket(limits), Some(ClientBody::Payload(payload))) = (route.protocol, body.take())

@@ -62,6 +62,8 @@ impl<S> IdleGuard<S> {
     /// Ends the stream: with a final error event for SSE, by failing otherwise.
     fn fail(&mut self, error: RelayError) -> Poll<Option<Result<Bytes, std::io::Error>>> {
         self.done = true;
+        let kind = if error.status == actix_web::http::StatusCode::GATEWAY_TIMEOUT { "idle" } else { "broken_stream" };
+        metrics::counter!(crate::telemetry::metrics::UPSTREAM_FAILURES, "kind" => kind).increment(1);
         tracing::warn!(code = error.code, "upstream body ended early: {}", error.message);
         if self.is_sse {
             Poll::Ready(Some(Ok(Bytes::from(error.sse_event()))))

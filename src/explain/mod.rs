@@ -21,6 +21,7 @@ pub use recorder::Recorder;
 
 use crate::live::Live;
 use crate::stages::client_body::ClientBody;
+use crate::stages::record::Exchange;
 use crate::stages::{self, Inbound, Outcome, admit, resolve};
 use crate::table::{Route, Table, UpstreamAuth, WhenKeyMissing};
 
@@ -106,7 +107,7 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         Err(e) => return (format!("{out}error: no TLS settings for the dry run: {e}\n"), true),
     };
     let mut body = request.body.clone().map(|bytes| ClientBody::Bytes(Some(Bytes::from(bytes))));
-    let outcome = stages::run(table, &inbound, &mut body, &recorder, None).await;
+    let outcome = stages::run(table, &inbound, &mut body, &recorder, &Exchange::default()).await;
     for probe in recorder.probes() {
         let _ = writeln!(out, "  probe: GET {probe} (not sent in a dry run; its guard is not evaluated)");
     }

@@ -24,6 +24,7 @@ use crate::env::Env;
 use crate::live::{Live, SharedLive};
 use crate::spec::{SourceFile, parse_file, spec_paths};
 use crate::table::Table;
+use crate::telemetry::metrics;
 
 /// Where the environment comes from at each reload.
 pub type EnvSource = Box<dyn Fn() -> Env + Send + Sync>;
@@ -104,6 +105,7 @@ impl Reloader {
             .collect();
         let side_files = side_files_fingerprint(dir);
         let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None, side_files };
+        metrics::reloaded("applied", 1, 0, Some(loaded_at));
         Ok(Arc::new(Reloader { dir: dir.to_path_buf(), env, live: live.shared(), state: Mutex::new(state) }))
     }
 
@@ -163,6 +165,13 @@ impl Reloader {
             duration: started.elapsed(),
         };
         log_outcome(&outcome);
+        let in_error = state.files.values().filter(|f| f.error.is_some()).count();
+        let kind = match (outcome.applied, outcome.errors.is_empty()) {
+            (true, true) => "applied",
+            (true, false) => "partly_applied",
+            (false, _) => "rejected",
+        };
+        metrics::reloaded(kind, state.version, in_error, outcome.applied.then_some(now));
         state.last = Some(outcome.clone());
         Some(outcome)
     }

@@ -6,11 +6,13 @@ use super::sender::Inbound;
 use crate::auth;
 use crate::error::RelayError;
 use crate::table::{Route, Table, UpstreamAuth, WhenKeyMissing};
+use crate::telemetry::metrics::KEY_REFUSALS;
 
 /// Admits the client to the route, or says why not.
 pub fn authenticate(table: &Table, route: &Route, inbound: &Inbound<'_>) -> Result<(), RelayError> {
     let handshake = super::resolve::is_handshake(inbound.method, inbound.headers);
     if !route.public && !auth::admits(&table.client_keys, inbound.headers, handshake) {
+        metrics::counter!(KEY_REFUSALS, "listener" => inbound.listener.to_owned()).increment(1);
         return Err(RelayError::unauthorized());
     }
     if let UpstreamAuth::Bearer { header: None, when_missing: WhenKeyMissing::Forbid, env } = &route.upstream.auth {

@@ -15,6 +15,7 @@ use super::sender::{Inbound, Probed, Sender};
 use crate::error::RelayError;
 use crate::policy::path_template::PathTemplate;
 use crate::table::Route;
+use crate::telemetry::metrics::GUARD_DENIALS;
 use crate::transforms::RequestParts;
 
 /// The guards' verdict.
@@ -43,6 +44,7 @@ pub async fn guard<S: Sender>(
             },
         };
         if guard.denies(parts, probe.as_ref())? {
+            metrics::counter!(GUARD_DENIALS, "route" => route.id.clone()).increment(1);
             return Err(guard.refusal());
         }
     }

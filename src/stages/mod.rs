@@ -35,6 +35,7 @@ use actix_web::http::header::{self, HeaderMap};
 
 use self::admit::BodyShape;
 use self::client_body::{ClientBody, SharedPayload, read_limited};
+use self::record::Exchange;
 use self::send::Sent;
 pub use self::sender::{Inbound, Outcome, Outgoing, Probed, Sender, UpstreamRequest};
 use self::transform::{Body, Transformed};
@@ -42,7 +43,7 @@ use crate::error::RelayError;
 use crate::media;
 use crate::policy::retry::MAX_REPLAY_BODY;
 use crate::table::{Protocol, Route, Table};
-use crate::traffic_log::{EventBody, RequestLog};
+use crate::traffic_log::EventBody;
 
 /// Runs the stages for one request. `body` is the client's body; whatever
 /// of it is left unread when this returns is left there for the caller.
@@ -51,10 +52,11 @@ pub async fn run<S: Sender>(
     inbound: &Inbound<'_>,
     body: &mut Option<ClientBody>,
     sender: &S,
-    log: Option<&RequestLog>,
+    exchange: &Exchange<'_>,
 ) -> Result<Outcome<S::Answer>, RelayError> {
     let resolved = resolve::resolve(table, inbound)?;
     let route_index = resolved.route;
+    exchange.route.set(Some(route_index));
     let route = &table.routes[route_index];
     authenticate::authenticate(table, route, inbound)?;
     if let Protocol::WebSocket(_) = route.protocol {
@@ -99,7 +101,7 @@ pub async fn run<S: Sender>(
         }
         (None, _) => EventBody::Omitted("not read"),
     };
-    record::client_request(log, inbound, logged);
+    record::client_request(exchange.log, inbound, logged);
     headers::upstream_headers(inbound.headers, route, inbound.peer, inbound.request_id, &mut request.headers);
     if let Outgoing::Empty { sent_length: false } = outgoing {
         // No body goes up, so the client's body type does not either.
@@ -108,7 +110,7 @@ pub async fn run<S: Sender>(
     for (name, value) in extra_headers {
         request.headers.insert(name, value);
     }
-    let sent = send::send(route, inbound, params, request, outgoing, shape, sender, log, body).await?;
+    let sent = send::send(route, inbound, params, request, outgoing, shape, sender, exchange, body).await?;
     Ok(match sent {
         Sent::Answer(answer) => Outcome::Upstream { route: route_index, answer, translate },
         Sent::Verified(answer) => Outcome::Local(answer),

@@ -1,13 +1,33 @@
-//! Stage 8, record: what the request did is written down (the traffic log
-//! today). Recording only observes: it never holds, reads or changes what
-//! is sent. A streamed request body is logged as its chunks pass through
-//! to the upstream (`request-chunk` events), not read ahead of time.
+//! Stage 8, record: what the request did is written down. The stages note
+//! what they learn in the request's [`Exchange`] (the route, the attempts,
+//! the upstream's time to first byte) and write the traffic log as they go;
+//! the executor turns the exchange into metrics and an access-log line when
+//! the answer is finished ([`crate::telemetry`]). Recording only observes:
+//! it never holds, reads or changes what is sent. A streamed request body is
+//! logged as its chunks pass through to the upstream (`request-chunk`
+//! events), not read ahead of time.
+
+use std::cell::Cell;
+use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode};
 
 use super::sender::{Inbound, Outgoing};
 use crate::traffic_log::{ChunkLog, Direction, EventBody, RequestLog};
+
+/// What the stages learn of one request, for the record.
+#[derive(Default)]
+pub struct Exchange<'a> {
+    /// The request's traffic log, if its listener has one.
+    pub log: Option<&'a RequestLog>,
+    /// The matched route (index into the table's routes).
+    pub route: Cell<Option<usize>>,
+    /// Upstream attempts sent.
+    pub attempts: Cell<u32>,
+    /// From sending the last attempt to its answer's head.
+    pub upstream_ttfb: Cell<Option<Duration>>,
+}
 
 /// The client's request, with its body as the relay holds it.
 pub fn client_request(log: Option<&RequestLog>, inbound: &Inbound<'_>, body: EventBody) {

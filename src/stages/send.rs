@@ -8,16 +8,19 @@
 //! [`RelayError`] the sender returns: `retryable` is set only where the
 //! request cannot have reached the upstream (the connection failed).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::admit::BodyShape;
 use super::client_body::{ClientBody, SharedPayload, VerdictCell};
 use super::sender::{Inbound, Outgoing, Probed, Sender, UpstreamRequest};
 use super::{guard, record, transform};
-use crate::error::RelayError;
+use actix_web::http::StatusCode;
+
+use super::record::Exchange;
+use crate::error::{RelayError, Side};
 use crate::policy::retry::{self, Failure};
 use crate::table::Route;
-use crate::traffic_log::RequestLog;
+use crate::telemetry::metrics::{RETRIES, UPSTREAM_FAILURES, VERIFY_PROBES};
 
 /// What sending came to.
 pub enum Sent<A> {
@@ -38,7 +41,7 @@ pub async fn send<S: Sender>(
     outgoing: Outgoing,
     shape: BodyShape,
     sender: &S,
-    log: Option<&RequestLog>,
+    exchange: &Exchange<'_>,
     body: &mut Option<ClientBody>,
 ) -> Result<Sent<S::Answer>, RelayError> {
     let policy = route.retry.as_ref().filter(|p| p.allows(&request.method));
@@ -47,15 +50,19 @@ pub async fn send<S: Sender>(
         (_, None) => (SharedPayload::default(), 1),
         (_, Some(policy)) => (SharedPayload::default(), policy.attempts),
     };
+    let log = exchange.log;
     let verdict = VerdictCell::default();
     let mut attempt = 1;
     let result = loop {
         let headers = if attempt < attempts { request.headers.clone() } else { std::mem::take(&mut request.headers) };
         record::upstream_request(log, &request.method, &request.url, &headers, &outgoing);
         let head = UpstreamRequest { method: request.method.clone(), url: request.url.clone(), headers };
+        let sending = Instant::now();
         let result = sender.send(route, head, &outgoing, shape, &verdict, record::request_chunks(log)).await;
+        exchange.attempts.set(attempt);
         let failure = match &result {
             Ok(answer) => {
+                exchange.upstream_ttfb.set(Some(sending.elapsed()));
                 let (status, headers) = S::head(answer);
                 record::upstream_response(log, status, headers);
                 if !(status.is_client_error() || status.is_server_error()) {
@@ -66,9 +73,11 @@ pub async fn send<S: Sender>(
             Err(error) if error.retryable => Failure::Connect,
             Err(_) => Failure::Other,
         };
+        count_failure::<S>(route, &result);
         let delay = if attempt < attempts { policy.and_then(|p| p.next_delay(attempt, failure)) } else { None };
         let Some(delay) = delay else { break result };
         tracing::info!(request_id = inbound.request_id, attempt, ?failure, "retrying upstream in {delay:?}");
+        metrics::counter!(RETRIES, "route" => route.id.clone()).increment(1);
         drop(result);
         tokio::time::sleep(delay + jitter(delay)).await;
         attempt += 1;
@@ -79,9 +88,14 @@ pub async fn send<S: Sender>(
     });
     if let (true, Some(verify)) = (failed, policy.and_then(|p| p.verify.as_ref())) {
         let parts = transform::request_parts(route, params, inbound.query, inbound.headers);
-        if let Ok(Probed::Json(answer)) = guard::probe(route, inbound, &verify.path, params, sender).await
-            && verify.success_when.holds(&parts, Some(&answer))?
-        {
+        let probed = guard::probe(route, inbound, &verify.path, params, sender).await;
+        let done = match &probed {
+            Ok(Probed::Json(answer)) => verify.success_when.holds(&parts, Some(answer))?,
+            _ => false,
+        };
+        let outcome = if done { "done" } else { "not_done" };
+        metrics::counter!(VERIFY_PROBES, "route" => route.id.clone(), "outcome" => outcome).increment(1);
+        if let (true, Ok(Probed::Json(answer))) = (done, probed) {
             tracing::info!(request_id = inbound.request_id, "the verify step found the operation done");
             *body = slot.take();
             return Ok(Sent::Verified(answer));
@@ -94,6 +108,19 @@ pub async fn send<S: Sender>(
             Err(error)
         }
     }
+}
+
+/// Counts an attempt that failed on the upstream's side, by kind.
+fn count_failure<S: Sender>(route: &Route, result: &Result<S::Answer, RelayError>) {
+    let kind = match result {
+        Ok(answer) if S::head(answer).0.is_server_error() => "status_5xx",
+        Ok(_) => return,
+        Err(error) if error.side != Side::Upstream => return,
+        Err(error) if error.retryable => "connect",
+        Err(error) if error.status == StatusCode::GATEWAY_TIMEOUT => "timeout",
+        Err(_) => "broken",
+    };
+    metrics::counter!(UPSTREAM_FAILURES, "route" => route.id.clone(), "kind" => kind).increment(1);
 }
 
 /// Up to a tenth of the delay, so clients retrying together spread out.

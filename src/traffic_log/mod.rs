@@ -137,6 +137,7 @@ impl LogFile {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::telemetry::metrics::TRAFFIC_LOG_EVENTS, "outcome" => "dropped").increment(1);
             }
         }
     }

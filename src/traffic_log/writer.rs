@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use super::redact::Redactor;
 use super::{Event, EventBody, Stats};
+use crate::telemetry::metrics::TRAFFIC_LOG_EVENTS;
 
 /// Buffered bytes that are written out even while events keep coming.
 const BATCH: usize = 64 * 1024;
@@ -100,9 +101,13 @@ impl Writer {
         }
         let result = self.file.write_all(&self.buffer).and_then(|()| self.file.flush());
         match result {
-            Ok(()) => drop(self.stats.written.fetch_add(self.pending, Ordering::Relaxed)),
+            Ok(()) => {
+                self.stats.written.fetch_add(self.pending, Ordering::Relaxed);
+                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "written").increment(self.pending as u64);
+            }
             Err(error) => {
                 self.stats.dropped.fetch_add(self.pending, Ordering::Relaxed);
+                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "dropped").increment(self.pending as u64);
                 self.warn_about_drops(Some(&error));
             }
         }

@@ -108,6 +108,8 @@ impl Process {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 let addr =
                     line.split("relay listening on http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+                // Text or JSON log lines: the address ends at its last digit.
+                let addr = addr.map(|a| a.trim_end_matches(|c: char| !c.is_ascii_digit()));
                 if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok()) {
                     let name = line.split("listener=").nth(1).and_then(|rest| rest.split_whitespace().next());
                     named.lock().unwrap().insert(name.unwrap_or("default").to_owned(), addr);

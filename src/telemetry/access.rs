@@ -1,0 +1,192 @@
+//! The access log: one line per finished request (and per closed stream or
+//! WebSocket session), as text or JSON, written by a thread of its own.
+//!
+//! The request path formats the line and hands it to a bounded queue with a
+//! `try_send`: a slow or full output drops lines (counted in
+//! `relay_access_log_dropped_total`), never a request. A line holds no
+//! secret: no headers, no query values, no bodies.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::{Method, StatusCode};
+
+/// Lines queued for the writer before new ones are dropped.
+const QUEUE: usize = 8192;
+
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Format, String> {
+        match text {
+            "text" => Ok(Format::Text),
+            "json" => Ok(Format::Json),
+            other => Err(format!("{other:?} is not a log format; write text or json")),
+        }
+    }
+}
+
+/// One finished request, as the access log shows it.
+pub struct Entry<'a> {
+    pub time: SystemTime,
+    pub request_id: &'a str,
+    pub listener: &'a str,
+    /// `-` when no route matched.
+    pub route: &'a str,
+    pub method: &'a Method,
+    /// Without the query.
+    pub path: &'a str,
+    pub status: StatusCode,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub duration: Duration,
+    pub upstream_ttfb: Option<Duration>,
+    pub retries: u32,
+    /// Whether the client got the whole answer (false: it went away).
+    pub completed: bool,
+}
+
+/// The writer's end of the access log; cheap to clone.
+#[derive(Clone)]
+pub struct AccessLog {
+    lines: SyncSender<String>,
+    format: Format,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog").field("format", &self.format).finish_non_exhaustive()
+    }
+}
+
+impl AccessLog {
+    /// Starts the writer thread for `output`.
+    pub fn start(output: Box<dyn Write + Send>, format: Format) -> std::io::Result<AccessLog> {
+        let (lines, queue) = sync_channel(QUEUE);
+        std::thread::Builder::new().name("relay-access-log".into()).spawn(move || write_lines(queue, output))?;
+        Ok(AccessLog { lines, format })
+    }
+
+    /// Queues the line of `entry`.
+    pub fn record(&self, entry: &Entry<'_>) {
+        let line = match self.format {
+            Format::Text => text(entry),
+            Format::Json => json(entry),
+        };
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.lines.try_send(line) {
+            metrics::counter!(super::metrics::ACCESS_LOG_DROPPED).increment(1);
+        }
+    }
+}
+
+fn write_lines(queue: Receiver<String>, output: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::new(output);
+    while let Ok(line) = queue.recv() {
+        let _ = out.write_all(line.as_bytes());
+        // Flush once the queue is drained, so a quiet relay's lines show.
+        while let Ok(line) = queue.try_recv() {
+            let _ = out.write_all(line.as_bytes());
+        }
+        let _ = out.flush();
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// `time id listener route "METHOD path" status in out ms ttfb_ms retries`.
+fn text(e: &Entry<'_>) -> String {
+    let mut line = String::with_capacity(160);
+    let _ = write!(
+        line,
+        "{} {} {} {} \"{} {}\" {} {} {} {} ",
+        humantime::format_rfc3339_millis(e.time),
+        e.request_id,
+        e.listener,
+        e.route,
+        e.method,
+        e.path,
+        e.status.as_u16(),
+        e.bytes_in,
+        e.bytes_out,
+        millis(e.duration),
+    );
+    match e.upstream_ttfb {
+        Some(ttfb) => drop(write!(line, "{}", millis(ttfb))),
+        None => line.push('-'),
+    }
+    let _ = write!(line, " {}{}", e.retries, if e.completed { "" } else { " client-gone" });
+    line.push('\n');
+    line
+}
+
+fn json(e: &Entry<'_>) -> String {
+    let mut line = serde_json::json!({
+        "time": humantime::format_rfc3339_millis(e.time).to_string(),
+        "kind": "access",
+        "request_id": e.request_id,
+        "listener": e.listener,
+        "route": e.route,
+        "method": e.method.as_str(),
+        "path": e.path,
+        "status": e.status.as_u16(),
+        "bytes_in": e.bytes_in,
+        "bytes_out": e.bytes_out,
+        "duration_ms": millis(e.duration),
+        "upstream_ttfb_ms": e.upstream_ttfb.map(millis),
+        "retries": e.retries,
+        "completed": e.completed,
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(method: &Method) -> Entry<'_> {
+        Entry {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            request_id: "req-1",
+            listener: "default",
+            route: "chat.completions.create",
+            method,
+            path: "/v1/chat/completions",
+            status: StatusCode::OK,
+            bytes_in: 120,
+            bytes_out: 3400,
+            duration: Duration::from_micros(12_345),
+            upstream_ttfb: Some(Duration::from_micros(2_500)),
+            retries: 0,
+            completed: true,
+        }
+    }
+
+    #[test]
+    fn text_and_json_lines() {
+        let post = Method::POST;
+        assert_eq!(
+            text(&entry(&post)),
+            "2027-01-15T08:00:00.000Z req-1 default chat.completions.create \"POST /v1/chat/completions\" 200 120 3400 12.345 2.5 0\n"
+        );
+        let value: serde_json::Value = serde_json::from_str(&json(&entry(&post))).unwrap();
+        assert_eq!(value["route"], "chat.completions.create");
+        assert_eq!(value["duration_ms"], 12.345);
+        assert_eq!(value["upstream_ttfb_ms"], 2.5);
+        assert_eq!("json".parse::<Format>(), Ok(Format::Json));
+        assert!("xml".parse::<Format>().is_err());
+    }
+}
