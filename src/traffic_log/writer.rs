@@ -103,11 +103,11 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.stats.written.fetch_add(self.pending, Ordering::Relaxed);
-                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "written").increment(self.pending as u64);
+                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "written").increment(self.pending);
             }
             Err(error) => {
                 self.stats.dropped.fetch_add(self.pending, Ordering::Relaxed);
-                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "dropped").increment(self.pending as u64);
+                metrics::counter!(TRAFFIC_LOG_EVENTS, "outcome" => "dropped").increment(self.pending);
                 self.warn_about_drops(Some(&error));
             }
         }
