@@ -100,6 +100,9 @@ pub fn main() -> ExitCode {
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
+                for note in &env.findings().notes {
+                    eprintln!("note: {note}");
+                }
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
                     table.routes.len(),

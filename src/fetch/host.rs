@@ -42,7 +42,8 @@ impl HostPattern {
         }
         let (first, rest) = lower.split_once('.').unwrap_or((lower, ""));
         let labels_ok = |text: &str| {
-            text.split('.').all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+            text.split('.')
+                .all(|label| !label.is_empty() && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         };
         let not_a_host = || format!("{pattern:?} is not a host name or a `*.example.com` / `img*.example.com` pattern");
         if !lower.contains('*') {

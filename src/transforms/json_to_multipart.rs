@@ -352,7 +352,8 @@ mod tests {
         };
         let (param, message) = refuse(json!({"image": encoded, "mask_url": 7})).await;
         assert_eq!((param.as_str(), message.as_str()), ("mask_url", "`mask_url` must be a URL string."));
-        let (param, message) = refuse(json!({"image": encoded, "mask_url": "https://x.test/m", "mask_base64": encoded})).await;
+        let (param, message) =
+            refuse(json!({"image": encoded, "mask_url": "https://x.test/m", "mask_base64": encoded})).await;
         assert_eq!(param, "mask");
         assert!(message.contains("`mask_url`, `mask_base64`"), "{message}");
         let (param, message) = refuse(json!({"mask_base64": encoded})).await;

@@ -72,21 +72,27 @@ impl FilePart {
         if let Some(field) = &self.refs
             && let Some(refs) = given(field)
         {
-            let refs = refs.as_array().ok_or_else(|| {
-                bad(field.clone(), format!("`{field}` must be a list of file references."))
-            })?;
+            let refs = refs
+                .as_array()
+                .ok_or_else(|| bad(field.clone(), format!("`{field}` must be a list of file references.")))?;
             let at = format!("{field}[{}]", self.ref_index);
             if let Some(item) = refs.get(self.ref_index) {
                 let link = item.get("download_link").and_then(Value::as_str).ok_or_else(|| {
                     bad(format!("{at}.download_link"), "A file reference needs a `download_link`.".into())
                 })?;
                 let name = item.get("name").and_then(Value::as_str);
-                found.push(Source::Link { url: link, name, mime: item.get("mime_type").and_then(Value::as_str), field: at });
+                found.push(Source::Link {
+                    url: link,
+                    name,
+                    mime: item.get("mime_type").and_then(Value::as_str),
+                    field: at,
+                });
             }
         }
         for field in &self.urls {
             if let Some(value) = given(field) {
-                let url = value.as_str().ok_or_else(|| bad(field.clone(), format!("`{field}` must be a URL string.")))?;
+                let url =
+                    value.as_str().ok_or_else(|| bad(field.clone(), format!("`{field}` must be a URL string.")))?;
                 found.push(Source::Link { url, name: None, mime: None, field: field.clone() });
             }
         }
