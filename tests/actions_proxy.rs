@@ -150,7 +150,8 @@ async fn admin_internal_and_unlisted_paths_get_403_and_bad_paths_400() {
         assert_eq!(answer["error"]["param"], "path");
         assert_eq!(answer["error"]["code"], "path_not_allowed");
     }
-    for path in ["/v1/files/a b", "/v1/files/{file_id}", "/v1/files/é", "/v1/models?limit=1", "/v1/files/%zz", "files"] {
+    for path in ["/v1/files/a b", "/v1/files/{file_id}", "/v1/files/é", "/v1/models?limit=1", "/v1/files/%zz", "files"]
+    {
         let (status, answer) = send(&relay, &json!({"method": "GET", "path": path})).await;
         assert_eq!((status, &answer["error"]["param"]), (400, &json!("path")), "{path}: {answer}");
         assert_eq!(answer["error"]["type"], "invalid_request_error", "{path}: {answer}");

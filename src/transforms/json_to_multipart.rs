@@ -177,6 +177,11 @@ impl JsonToMultipart {
         })
     }
 
+    /// How the links of the file part `name` are fetched, if there is one.
+    pub fn file_policy(&self, name: &str) -> Option<&FetchPolicy> {
+        self.files.iter().find(|part| part.name == name).map(|part| &part.policy)
+    }
+
     /// Whether this JSON body is sent as it is: the route allows it and the
     /// body names none of the file sources.
     pub fn passes_through(&self, body: &Value) -> bool {

@@ -26,6 +26,23 @@ pub enum Magic {
 }
 
 impl Magic {
+    const ALL: [Magic; 5] = [Magic::Png, Magic::Jpeg, Magic::Gif, Magic::Webp, Magic::Pdf];
+
+    /// The type the first bytes say, if they are one of these.
+    fn sniff(bytes: &[u8]) -> Option<Magic> {
+        Magic::ALL.into_iter().find(|magic| magic.matches(bytes))
+    }
+
+    fn mime(self) -> &'static str {
+        match self {
+            Magic::Png => "image/png",
+            Magic::Jpeg => "image/jpeg",
+            Magic::Gif => "image/gif",
+            Magic::Webp => "image/webp",
+            Magic::Pdf => "application/pdf",
+        }
+    }
+
     pub(super) fn matches(self, bytes: &[u8]) -> bool {
         match self {
             Magic::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
@@ -160,7 +177,8 @@ impl FilePart {
         {
             return Err(bad(field.clone(), format!("The file in `{field}` is not a {magic:?} file.")));
         }
-        let sniffed = self.magic.map(|m| format!("image/{}", format!("{m:?}").to_ascii_lowercase()));
+        // The declared type, else what the bytes say (base64 declares none).
+        let sniffed = Magic::sniff(&bytes).map(|magic| magic.mime().to_owned());
         let mime = declared
             .map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
             .filter(|m| !m.is_empty() && m != "application/octet-stream")
