@@ -18,7 +18,7 @@
 //!   character that cannot stand in a URL path, dot segments or encoded
 //!   slashes is 400; a pair not on the list is 403.
 //! - `query` is an object (a list value repeats the key, `null` is left out)
-//!   or a ready query string.
+//!   or a ready query string, whose characters are checked like the path's.
 //! - The inner body is sent as JSON. It may be named `body`, `json` or
 //!   `payload`; more than one of them is 400.
 
@@ -96,7 +96,10 @@ impl Envelope {
             Some(_) => return Err(bad("path", "`path` must be a string such as \"/v1/models\".".into())),
             None => return Err(bad("path", "The envelope needs a `path`, such as \"/v1/models\".".into())),
         };
-        check_path_text(path)?;
+        if path.contains(['?', '#']) {
+            return Err(bad("path", "Put the query in `query`, not in `path`.".into()));
+        }
+        check_uri_text("path", path, "")?;
         crate::executor::path::check_path(path).map_err(|e| e.with_param("path"))?;
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         if !self.allow.iter().any(|(m, pattern)| *m == method && matches(pattern, &segments)) {
@@ -108,7 +111,11 @@ impl Envelope {
         }
         let query = match field("query") {
             None => None,
-            Some(Value::String(q)) if !q.contains('#') => Some(q.trim_start_matches('?').to_owned()),
+            Some(Value::String(q)) => {
+                let q = q.trim_start_matches('?');
+                check_uri_text("query", q, "?")?;
+                Some(q.to_owned())
+            }
             Some(Value::Object(map)) => Some(encode_query(map)),
             Some(_) => return Err(bad("query", "`query` must be an object or a query string.".into())),
         };
@@ -137,22 +144,22 @@ impl Envelope {
     }
 }
 
-/// Refuses a path with a query or fragment, or a character that cannot
-/// stand in a URL path as it is.
-fn check_path_text(path: &str) -> Result<(), RelayError> {
-    if path.contains(['?', '#']) {
-        return Err(bad("path", "Put the query in `query`, not in `path`.".into()));
-    }
-    let bytes = path.as_bytes();
+/// Refuses a character that cannot stand in a URL path (or query, with
+/// `also` = `?`) as it is, and a broken `%` escape.
+fn check_uri_text(param: &str, text: &str, also: &str) -> Result<(), RelayError> {
+    let bytes = text.as_bytes();
     let bad_escape = |at: usize| !(bytes.len() > at + 2 && bytes[at + 1..at + 3].iter().all(u8::is_ascii_hexdigit));
-    if let Some(c) = path.char_indices().find_map(|(at, c)| {
-        let invalid = if c == '%' { bad_escape(at) } else { !is_path_char(c) };
+    let invalid = text.char_indices().find_map(|(at, c)| {
+        let invalid = if c == '%' { bad_escape(at) } else { !is_path_char(c) && !also.contains(c) };
         invalid.then_some(c)
-    }) {
-        let message = format!("`path` holds {c:?}, which cannot stand in a URL path; percent-encode it or remove it.");
-        return Err(bad("path", message));
+    });
+    match invalid {
+        Some(c) => Err(bad(
+            param,
+            format!("`{param}` holds {c:?}, which cannot stand in a URL as it is; percent-encode it or remove it."),
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// RFC 3986 path characters (`%` escapes are checked apart).
@@ -267,6 +274,11 @@ mod tests {
             assert_eq!(refusal(json!({"method": "GET", "path": bad})), (400, "path".into()), "{bad}");
         }
         assert_eq!(refusal(json!({"method": "GET"})), (400, "path".into()));
+        for bad in ["a b", "a=1#x", "x=%g0", "q=\"1\""] {
+            assert_eq!(refusal(json!({"method": "GET", "path": "/files", "query": bad})), (400, "query".into()));
+        }
+        let inner = e.open(&json!({"method": "GET", "path": "/files", "query": "?a=1&b=%20/?"})).unwrap();
+        assert_eq!(inner.query.as_deref(), Some("a=1&b=%20/?"));
         assert_eq!(refusal(json!({"path": "/files"})), (400, "method".into()));
         assert_eq!(refusal(json!({"method": 1, "path": "/files"})), (400, "method".into()));
         assert!(Envelope::compile(&EnvelopeSpec { allow: vec!["/files".into()], strip_prefix: None }).is_err());
