@@ -1,6 +1,7 @@
 //! The other routes, the manifest and the environment names of the replaced
 //! FastAPI Actions relay, on the shipped `routes.d/` and real sockets:
-//! `POST /v1/images`, `GET /v1/uploads/{id}`, `/v1/actions/ping` and
+//! `POST /v1/images`, `GET /v1/uploads/{id}`, `POST /v1/responses:stream`
+//! asking for an event stream, `/v1/actions/ping` and
 //! `/v1/actions/health`, the WebSocket at `/v1/realtime/ws`, the manifest's
 //! `endpoints` and `meta`; and the relay binary started with that relay's
 //! environment file (a base URL without `/v1`, `RELAY_KEY`, `OPENAI_ORG_ID`,
@@ -43,6 +44,22 @@ async fn images_alias_and_upload_retrieval_are_forwarded() {
     let seen = upstream.last();
     assert_eq!((seen.method.as_str(), seen.target.as_str()), ("GET", "/v1/uploads/upload_done1"));
     assert_eq!(seen.header("authorization"), Some("Bearer sk-server-test"));
+}
+
+#[actix_web::test]
+async fn the_streaming_alias_asks_for_an_event_stream() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let body = json!({"model": "gpt-test", "input": "hi"});
+    let request = client().post(relay.url("/v1/responses:stream")).insert_header(("accept", "application/json"));
+    let mut response = request.send_json(&body).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/event-stream"));
+    let events = response.body().limit(1 << 20).await.unwrap();
+    assert!(events.starts_with(b"event: ") || events.starts_with(b"data: "), "{events:?}");
+    let seen = upstream.last();
+    assert_eq!(seen.header("accept"), Some("text/event-stream"));
+    assert_eq!(serde_json::from_slice::<Value>(&seen.body).unwrap()["stream"], true);
 }
 
 #[actix_web::test]
