@@ -1,7 +1,8 @@
 //! Client authentication with relay keys.
 //!
-//! When `RELAY_KEYS` is set (comma-separated), every non-public route needs
-//! one of the keys in `X-Relay-Key` or `Authorization: Bearer`. Keys are kept
+//! When `RELAY_KEYS` is set (comma-separated; `RELAY_KEY` is read too, see
+//! [`crate::env::names`]), every non-public route needs one of the keys in
+//! `X-Relay-Key` or `Authorization: Bearer`. Keys are kept
 //! only as SHA-256 digests and compared in constant time, so neither their
 //! content nor their length leaks through timing.
 

@@ -34,6 +34,12 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     // WebSocket routes (Realtime, and the Responses API's WebSocket mode).
     ("GET", "/v1/realtime"),
     ("GET", "/v1/responses"),
+    // Kept for clients of the replaced FastAPI Actions relay: an alias of
+    // `POST /v1/images/generations`, the Realtime WebSocket at its path, and
+    // `GET /v1/uploads/{id}`, which the API answers but does not describe.
+    ("POST", "/v1/images"),
+    ("GET", "/v1/realtime/ws"),
+    ("GET", "/v1/uploads/{upload_id}"),
 ];
 
 /// Operations that need the admin key although their `auth` column says

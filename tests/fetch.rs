@@ -231,6 +231,31 @@ async fn a_rebinding_resolver_is_asked_once_and_only_the_checked_address_is_used
 }
 
 #[actix_web::test]
+async fn a_first_label_glob_admits_the_blob_hosts_of_generated_images_only() {
+    let files = FileServer::start(String::new()).await;
+    let resolver = Arc::new(Scripted { answers: vec![vec![files.addr]], calls: AtomicUsize::new(0) });
+    let policy = FetchPolicy {
+        allowed_hosts: vec![HostPattern::parse("oaidalle*.blob.core.windows.net").unwrap()],
+        ..test_policy()
+    };
+    let fetcher = Fetcher::new(policy, tls()).with_resolver(resolver.clone()).with_address_check(only_127_0_0_1);
+    let port = files.addr.port();
+    let file = fetcher.fetch(&format!("http://oaidalleapiprodscus.blob.core.windows.net:{port}/file")).await.unwrap();
+    assert_eq!(file.bytes, "hello file");
+    for host in [
+        "oaidall.blob.core.windows.net",
+        "x.oaidalleapiprodscus.blob.core.windows.net",
+        "oaidalleapiprodscus.blob.core.windows.net.evil.test",
+        "evil.blob.core.windows.net",
+    ] {
+        let result = fetcher.fetch(&format!("http://{host}:{port}/file")).await;
+        assert!(matches!(result, Err(FetchError::HostNotAllowed { .. })), "{host}: {result:?}");
+    }
+    assert_eq!(resolver.calls.load(Ordering::SeqCst), 1, "refused hosts are never looked up");
+    assert_eq!(files.requests().len(), 1);
+}
+
+#[actix_web::test]
 async fn one_forbidden_answer_among_several_refuses_the_fetch() {
     let files = FileServer::start(String::new()).await;
     let second = SocketAddr::from(([127, 0, 0, 2], files.addr.port()));

@@ -98,7 +98,7 @@ async fn the_proxy_envelope_forwards_only_allowed_requests() {
     let refused = [
         (serde_json::json!({"method": "GET", "path": "/fine_tuning/jobs"}), 403),
         (serde_json::json!({"method": "GET", "path": "/organization/users"}), 403),
-        (serde_json::json!({"method": "DELETE", "path": "/files/file-abc"}), 403),
+        (serde_json::json!({"method": "GET", "path": "/files/file-abc/content"}), 403),
         (serde_json::json!({"method": "GET", "path": "/files/../organization/users"}), 400),
         (serde_json::json!({"method": "GET"}), 400),
     ];

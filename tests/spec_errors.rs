@@ -61,3 +61,8 @@ fn duplicate_upstream_names_the_first() {
 fn websocket_routes_are_checked() {
     check_case("websocket");
 }
+
+#[test]
+fn ambiguous_or_broad_host_patterns_are_located() {
+    check_case("host_patterns");
+}

@@ -115,6 +115,9 @@ pub fn main() -> ExitCode {
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
+                for note in &env.findings().notes {
+                    eprintln!("note: {note}");
+                }
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
                     live.table.routes.len(),

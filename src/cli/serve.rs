@@ -48,6 +48,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let env = Env::from_process();
+    for note in &env.findings().notes {
+        tracing::info!("{note}");
+    }
     let routes = args.routes.as_path();
     let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
         Ok(reloader) => reloader,
@@ -65,13 +69,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     {
         eprintln!(
             "error: refusing to listen on {} without relay keys: anyone could spend your API key.\n  \
-             hint: set {RELAY_KEYS_VAR}=key1,key2 (clients send X-Relay-Key or Authorization: Bearer), or pass --allow-open",
+             hint: set {RELAY_KEYS_VAR}=key1,key2 or RELAY_KEY=key (clients send X-Relay-Key or Authorization: Bearer), or pass --allow-open",
             open.1
         );
         return ExitCode::FAILURE;
     }
     log_upstream_keys(&live);
-    let mut logs = match open_logs(table, &addresses, &args) {
+    let mut logs = match open_logs(table, &addresses, &args, &env) {
         Ok(logs) => logs,
         Err(message) => {
             eprintln!("error: {message}");
@@ -157,6 +161,7 @@ fn open_logs(
     table: &Table,
     addresses: &[(String, SocketAddr)],
     args: &ServeArgs,
+    env: &Env,
 ) -> Result<HashMap<String, TrafficLog>, String> {
     let mut files: HashMap<PathBuf, Arc<LogFile>> = HashMap::new();
     let mut logs = HashMap::new();
@@ -166,7 +171,7 @@ fn open_logs(
         let file = match files.get(&path) {
             Some(file) => file.clone(),
             None => {
-                let file = LogFile::open(&path, known_secrets(table))
+                let file = LogFile::open(&path, known_secrets(table, env))
                     .map_err(|e| format!("cannot open the traffic log {}: {e}", path.display()))?;
                 files.insert(path.clone(), file.clone());
                 file
@@ -181,8 +186,8 @@ fn open_logs(
 
 /// The secrets the traffic log masks wherever they appear: the relay keys
 /// and the upstream keys of the startup table.
-fn known_secrets(table: &Table) -> Vec<String> {
-    let relay_keys = std::env::var(RELAY_KEYS_VAR).unwrap_or_default();
+fn known_secrets(table: &Table, env: &Env) -> Vec<String> {
+    let relay_keys = env.get(RELAY_KEYS_VAR).unwrap_or_default();
     let mut secrets: Vec<String> =
         relay_keys.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
     for upstream in &table.upstreams {

@@ -24,7 +24,7 @@ use crate::spec::{SourceFile, load_dir};
 use crate::table::{Origin, Table, Upstream};
 
 /// The environment variable holding the accepted relay keys.
-pub const RELAY_KEYS_VAR: &str = "RELAY_KEYS";
+pub const RELAY_KEYS_VAR: &str = crate::env::names::RELAY_KEYS;
 
 /// Loads and compiles a whole routes directory.
 pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
@@ -42,7 +42,14 @@ pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
 
 /// Compiles parsed files (in order) into a table, or every error found.
 pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>> {
-    let mut errors = Vec::new();
+    // A problem of the environment itself (e.g. `RELAY_AUTH_ENABLED=true`
+    // without a key) stops the table like a spec error.
+    let mut errors: Vec<SpecError> = env
+        .findings()
+        .problems
+        .iter()
+        .map(|problem| SpecError::whole_file(Path::new("environment"), problem.clone()))
+        .collect();
     let (upstreams, broken) = compile_upstreams(files, env, &mut errors);
     let (declared_listeners, broken_listeners) = listeners::declared(files, env, &mut errors);
 

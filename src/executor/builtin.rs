@@ -1,4 +1,6 @@
 //! The relay's own answers, served before any route: health (public),
+//! the Actions health check `/v1/actions/ping` (also `/v1/actions/health`;
+//! it needs a relay key like a route, so it proves the Action's key works),
 //! `/relay/status` (public on loopback, otherwise it needs a relay key) and
 //! the generated documents (public).
 
@@ -20,6 +22,10 @@ pub fn answer(req: &HttpRequest, live: &Live, worker: &Worker) -> Result<Option<
     }
     let body = match req.path() {
         "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
+        "/v1/actions/ping" | "/v1/actions/health" if table.client_keys.admits(req.headers()) => {
+            serde_json::json!({"status": "ok"})
+        }
+        "/v1/actions/ping" | "/v1/actions/health" => return Err(RelayError::unauthorized()),
         "/relay/status" => {
             let loopback = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
             let keyed = table.client_keys.is_enabled() && table.client_keys.admits(req.headers());

@@ -5,7 +5,7 @@
 //! a way into the relay's network (SSRF). Every hop of a fetch is:
 //!
 //! 1. parsed once (`url`) and admitted by the [`FetchPolicy`] ([`policy`]):
-//!    https only unless `allow_http`, optional host allowlist;
+//!    https only unless `allow_http`, optional host allowlist ([`host`]);
 //! 2. resolved once through a [`Resolve`] ([`resolve`]); IP literals skip it;
 //! 3. checked: every resolved address must pass the [`AddressCheck`]
 //!    ([`address`]); if any fails, the fetch is refused;
@@ -38,6 +38,7 @@
 pub mod address;
 mod connect;
 pub mod error;
+pub mod host;
 pub mod policy;
 pub mod resolve;
 mod transfer;
@@ -50,7 +51,8 @@ use bytes::Bytes;
 
 pub use address::{AddressCheck, Forbidden};
 pub use error::FetchError;
-pub use policy::{FetchPolicy, HostPattern};
+pub use host::HostPattern;
+pub use policy::FetchPolicy;
 pub use resolve::{Resolve, SystemResolver};
 
 use transfer::Hop;

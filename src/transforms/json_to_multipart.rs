@@ -10,8 +10,8 @@
 //! [route.transforms.files.image]              # the file part named `image`
 //! refs = "openaiFileIdRefs"   # Actions file references: [{name, id, mime_type, download_link}]
 //! ref_index = 0               # which reference (default 0)
-//! url = "image_url"           # or a field holding a URL
-//! base64 = "image_base64"     # or a field holding base64 or a data: URL
+//! url = "image_url"           # or a field (or list of fields) holding a URL
+//! base64 = ["image_base64", "image"]   # or fields holding base64 or a data: URL
 //! mime = ["image/png"]        # accepted types
 //! magic = "png"               # the first bytes must say so
 //! max = "4MiB"
@@ -20,20 +20,26 @@
 //! ```
 //!
 //! Each file comes from exactly one source present in the request; two, or
-//! none for a required file, is a 400 naming the fields. Links are fetched
+//! none for a required file, is a 400 naming the fields. A reference index
+//! beyond the list is no source (an optional mask at `[1]` may be left out),
+//! and a source field of the wrong type is a 400, never ignored
+//! ([`file_part`]). Links are fetched
 //! by [`crate::fetch`] (https, resolved-address checks, size cap, no
 //! credentials). Text values that are not strings are sent as JSON. The body
 //! is built from shared pieces: a fetched file is never copied into it.
 
+mod file_part;
+
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::RelayError;
 use crate::fetch::{FetchPolicy, HostPattern};
+use file_part::FilePart;
+pub use file_part::Magic;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,8 +60,8 @@ pub struct FilePartSpec {
     pub refs: Option<String>,
     #[serde(default)]
     pub ref_index: usize,
-    pub url: Option<String>,
-    pub base64: Option<String>,
+    pub url: Option<FieldNames>,
+    pub base64: Option<FieldNames>,
     #[serde(default)]
     pub mime: Vec<String>,
     pub magic: Option<Magic>,
@@ -76,25 +82,21 @@ pub struct FetchSpec {
     pub timeout: Option<String>,
 }
 
-/// File signatures a part can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Magic {
-    Png,
-    Jpeg,
-    Gif,
-    Webp,
-    Pdf,
+/// One request field name, or a list of them (`"image_url"`,
+/// `["image_base64", "image"]`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FieldNames {
+    One(String),
+    Many(Vec<String>),
 }
 
-impl Magic {
-    fn matches(self, bytes: &[u8]) -> bool {
-        match self {
-            Magic::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            Magic::Jpeg => bytes.starts_with(b"\xff\xd8\xff"),
-            Magic::Gif => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
-            Magic::Webp => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
-            Magic::Pdf => bytes.starts_with(b"%PDF-"),
+impl FieldNames {
+    fn to_vec(names: Option<&FieldNames>) -> Vec<String> {
+        match names {
+            None => Vec::new(),
+            Some(FieldNames::One(name)) => vec![name.clone()],
+            Some(FieldNames::Many(names)) => names.clone(),
         }
     }
 }
@@ -105,25 +107,6 @@ pub struct JsonToMultipart {
     fields: Vec<String>,
     files: Vec<FilePart>,
     passthrough_without_files: bool,
-}
-
-#[derive(Debug)]
-struct FilePart {
-    name: String,
-    refs: Option<String>,
-    ref_index: usize,
-    url: Option<String>,
-    base64: Option<String>,
-    mime: Vec<String>,
-    magic: Option<Magic>,
-    policy: FetchPolicy,
-    required: bool,
-}
-
-/// Where one file comes from in a request.
-enum Source<'a> {
-    Link { url: &'a str, name: Option<&'a str>, mime: Option<&'a str>, field: String },
-    Inline { text: &'a str, field: String },
 }
 
 /// A finished multipart body, as shared pieces.
@@ -157,7 +140,8 @@ impl JsonToMultipart {
     pub fn compile(spec: &JsonToMultipartSpec) -> Result<Self, String> {
         let mut files = Vec::new();
         for (name, part) in &spec.files {
-            if part.refs.is_none() && part.url.is_none() && part.base64.is_none() {
+            let (urls, base64) = (FieldNames::to_vec(part.url.as_ref()), FieldNames::to_vec(part.base64.as_ref()));
+            if part.refs.is_none() && urls.is_empty() && base64.is_empty() {
                 return Err(format!("file part `{name}` needs a source: `refs`, `url` or `base64`"));
             }
             let mut policy = FetchPolicy { allow_http: part.fetch.allow_http, ..FetchPolicy::default() };
@@ -179,8 +163,8 @@ impl JsonToMultipart {
                 name: name.clone(),
                 refs: part.refs.clone(),
                 ref_index: part.ref_index,
-                url: part.url.clone(),
-                base64: part.base64.clone(),
+                urls,
+                base64,
                 mime: part.mime.iter().map(|m| m.to_ascii_lowercase()).collect(),
                 magic: part.magic,
                 policy,
@@ -194,16 +178,16 @@ impl JsonToMultipart {
         })
     }
 
+    /// How the links of the file part `name` are fetched, if there is one.
+    pub fn file_policy(&self, name: &str) -> Option<&FetchPolicy> {
+        self.files.iter().find(|part| part.name == name).map(|part| &part.policy)
+    }
+
     /// Whether this JSON body is sent as it is: the route allows it and the
     /// body names none of the file sources.
     pub fn passes_through(&self, body: &Value) -> bool {
         self.passthrough_without_files
-            && self.files.iter().all(|part| {
-                [&part.refs, &part.url, &part.base64]
-                    .into_iter()
-                    .flatten()
-                    .all(|field| body.get(field).is_none_or(Value::is_null))
-            })
+            && self.files.iter().flat_map(FilePart::fields).all(|field| body.get(field).is_none_or(Value::is_null))
     }
 
     /// Builds the multipart body from a JSON body, fetching linked files.
@@ -257,15 +241,15 @@ impl JsonToMultipart {
         for part in &self.files {
             if let Some(refs) = &part.refs {
                 refs_fields.entry(refs).or_default().push(format!("[{}] {}", part.ref_index, part.name));
-                if part.required && part.url.is_none() && part.base64.is_none() {
+                if part.required && part.urls.is_empty() && part.base64.is_empty() {
                     required.push(Value::String(refs.clone()));
                 }
             }
-            if let Some(url) = &part.url {
+            for url in &part.urls {
                 let description = format!("A https URL of the file for `{}`.", part.name);
                 properties.insert(url.clone(), serde_json::json!({"type": "string", "description": description}));
             }
-            if let Some(base64) = &part.base64 {
+            for base64 in &part.base64 {
                 let description = format!("The file for `{}`, base64 or a data: URL.", part.name);
                 properties.insert(base64.clone(), serde_json::json!({"type": "string", "description": description}));
             }
@@ -292,129 +276,6 @@ impl JsonToMultipart {
     }
 }
 
-impl FilePart {
-    /// The one source the request gives for this file, if any.
-    fn source<'a>(&self, body: &'a Value) -> Result<Option<Source<'a>>, RelayError> {
-        let mut found = Vec::new();
-        if let Some(field) = &self.refs
-            && let Some(refs) = body.get(field).and_then(Value::as_array).filter(|r| !r.is_empty())
-        {
-            let item = refs.get(self.ref_index).ok_or_else(|| {
-                bad(
-                    format!("{field}[{}]", self.ref_index),
-                    format!("`{field}` has no file at index {}.", self.ref_index),
-                )
-            })?;
-            let link = item.get("download_link").and_then(Value::as_str).ok_or_else(|| {
-                bad(
-                    format!("{field}[{}].download_link", self.ref_index),
-                    "A file reference needs a `download_link`.".into(),
-                )
-            })?;
-            found.push(Source::Link {
-                url: link,
-                name: item.get("name").and_then(Value::as_str),
-                mime: item.get("mime_type").and_then(Value::as_str),
-                field: format!("{field}[{}]", self.ref_index),
-            });
-        }
-        if let Some(field) = &self.url
-            && let Some(url) = body.get(field).and_then(Value::as_str)
-        {
-            found.push(Source::Link { url, name: None, mime: None, field: field.clone() });
-        }
-        if let Some(field) = &self.base64
-            && let Some(text) = body.get(field).and_then(Value::as_str)
-        {
-            found.push(Source::Inline { text, field: field.clone() });
-        }
-        let names =
-            [&self.refs, &self.url, &self.base64].into_iter().flatten().cloned().collect::<Vec<_>>().join("`, `");
-        match found.len() {
-            0 if self.required => {
-                Err(bad(self.name.clone(), format!("The file `{}` is missing: send one of `{names}`.", self.name)))
-            }
-            0 => Ok(None),
-            1 => Ok(found.pop()),
-            _ => Err(bad(self.name.clone(), format!("Send the file `{}` once, in only one of `{names}`.", self.name))),
-        }
-    }
-
-    /// Fetches or decodes the file and checks it: (filename, type, bytes).
-    async fn load(&self, source: Source<'_>, fetch: &FetchContext) -> Result<(String, String, Bytes), RelayError> {
-        let (field, name, declared, bytes) = match source {
-            Source::Link { url, name, mime, .. } if fetch.dry_run => {
-                let placeholder = Bytes::from(format!("<the file at {url}, fetched when served>"));
-                let declared = mime.map(str::to_owned).or_else(|| self.mime.first().cloned());
-                let filename = name.map_or_else(
-                    || format!("{}{}", self.name, extension(declared.as_deref().unwrap_or_default())),
-                    str::to_owned,
-                );
-                return Ok((filename, declared.unwrap_or_else(|| "application/octet-stream".to_owned()), placeholder));
-            }
-            Source::Link { url, name, mime, field } => {
-                let fetcher = crate::fetch::Fetcher::new(self.policy.clone(), fetch.tls.clone())
-                    .with_address_check(fetch.address_check);
-                let file = fetcher.fetch(url).await.map_err(|e| {
-                    tracing::info!(part = self.name, "file fetch refused or failed: {e}");
-                    e.to_relay_error(&field)
-                })?;
-                let declared = mime.map(str::to_owned).or(Some(file.content_type));
-                (field, name.map(str::to_owned), declared, file.bytes)
-            }
-            Source::Inline { text, field } => {
-                let (declared, data) = match text.strip_prefix("data:").and_then(|rest| rest.split_once(',')) {
-                    Some((meta, data)) => (meta.strip_suffix(";base64").map(str::to_owned), data),
-                    None => (None, text),
-                };
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(data.trim())
-                    .map_err(|_| bad(field.clone(), format!("`{field}` is not valid base64.")))?;
-                (field, None, declared, Bytes::from(decoded))
-            }
-        };
-        if bytes.len() as u64 > self.policy.max_bytes {
-            let max = bytesize::ByteSize(self.policy.max_bytes);
-            let message = format!("The file in `{field}` is larger than {max}.");
-            return Err(RelayError::bad_request("file_too_large", message).with_param(field.clone()));
-        }
-        if let Some(magic) = self.magic
-            && !magic.matches(&bytes)
-        {
-            return Err(bad(field.clone(), format!("The file in `{field}` is not a {magic:?} file.")));
-        }
-        let sniffed = self.magic.map(|m| format!("image/{}", format!("{m:?}").to_ascii_lowercase()));
-        let mime = declared
-            .map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-            .filter(|m| !m.is_empty() && m != "application/octet-stream")
-            .or(sniffed)
-            .unwrap_or_else(|| "application/octet-stream".to_owned());
-        if !self.mime.is_empty() && !self.mime.contains(&mime) {
-            return Err(bad(
-                field.clone(),
-                format!("The file in `{field}` is {mime}; accepted: {}.", self.mime.join(", ")),
-            ));
-        }
-        let filename = name.unwrap_or_else(|| format!("{}{}", self.name, extension(&mime)));
-        Ok((filename, mime, bytes))
-    }
-}
-
-fn extension(mime: &str) -> &'static str {
-    match mime {
-        "image/png" => ".png",
-        "image/jpeg" => ".jpg",
-        "image/webp" => ".webp",
-        "image/gif" => ".gif",
-        "application/pdf" => ".pdf",
-        _ => "",
-    }
-}
-
-fn bad(param: String, message: String) -> RelayError {
-    RelayError::bad_request("invalid_file", message).with_param(param)
-}
-
 /// A value safe inside a quoted header parameter.
 fn quoted(text: &str) -> String {
     text.chars().filter(|c| !matches!(c, '\r' | '\n')).map(|c| if c == '"' { '\'' } else { c }).collect()
@@ -423,6 +284,7 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use serde_json::json;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest";
@@ -478,5 +340,45 @@ mod tests {
         assert_eq!(schema["properties"]["openaiFileIdRefs"]["type"], "array");
         assert!(Magic::Png.matches(PNG) && !Magic::Jpeg.matches(PNG));
         assert_eq!(quoted("a\"b\r\nc"), "a'bc");
+    }
+
+    const MASKED: &str = "[files.image]\nrefs = \"refs\"\nbase64 = [\"image_base64\", \"image\"]\nrequired = true\n\
+                          [files.mask]\nrefs = \"refs\"\nref_index = 1\nurl = \"mask_url\"\nbase64 = \"mask_base64\"";
+
+    #[tokio::test]
+    async fn every_named_field_is_a_source_and_none_is_ignored() {
+        let t = transform(MASKED);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(PNG);
+        for field in ["image_base64", "image"] {
+            let multipart = t.build(&json!({field: encoded}), &context()).await.unwrap();
+            assert!(multipart.pieces.iter().any(|p| &p[..] == PNG), "{field}");
+        }
+        let refuse = |body: Value| {
+            let t = &t;
+            async move {
+                let err = t.build(&body, &context()).await.unwrap_err();
+                (err.param.unwrap_or_default(), err.message)
+            }
+        };
+        let (param, message) = refuse(json!({"image": encoded, "mask_url": 7})).await;
+        assert_eq!((param.as_str(), message.as_str()), ("mask_url", "`mask_url` must be a URL string."));
+        let (param, message) =
+            refuse(json!({"image": encoded, "mask_url": "https://x.test/m", "mask_base64": encoded})).await;
+        assert_eq!(param, "mask");
+        assert!(message.contains("`mask_url`, `mask_base64`"), "{message}");
+        let (param, message) = refuse(json!({"mask_base64": encoded})).await;
+        assert_eq!(param, "image");
+        assert!(message.contains("`refs[0]`, `image_base64`, `image`"), "{message}");
+        let (param, _) = refuse(json!({"refs": {"download_link": "https://x.test/a"}})).await;
+        assert_eq!(param, "refs");
+        assert!(!t.passes_through(&json!({})), "passthrough is off unless asked for");
+    }
+
+    #[tokio::test]
+    async fn a_reference_list_without_the_mask_index_has_no_mask() {
+        let t = transform(MASKED);
+        let refs = json!({"refs": [{"download_link": "http://127.0.0.1:1/a.png"}]});
+        let err = t.build(&refs, &context()).await.unwrap_err();
+        assert_eq!(err.param.as_deref(), Some("refs[0]"), "the image is fetched (and refused), no mask error");
     }
 }

@@ -2,25 +2,40 @@
 //!
 //! Compilation never reads the process environment directly: it takes an
 //! [`Env`] snapshot, so tests pass their own variables and a reload sees one
-//! consistent view.
+//! consistent view. Building a snapshot also reads the names other relays
+//! used for the same settings ([`names`]).
+
+pub mod names;
 
 use std::collections::HashMap;
+
+pub use names::Findings;
 
 /// A snapshot of environment variables.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+    findings: Findings,
 }
 
 impl Env {
     /// The current process environment.
     pub fn from_process() -> Self {
-        Env { vars: std::env::vars().collect() }
+        Env::from_pairs(std::env::vars())
     }
 
-    /// An environment holding exactly these variables.
+    /// An environment holding these variables, with the relay's names
+    /// filled from the accepted other names ([`names::resolve`]).
     pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Env { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        let mut vars = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let findings = names::resolve(&mut vars);
+        Env { vars, findings }
+    }
+
+    /// What reading the names found: notes to log, and problems that stop
+    /// the relay (each names the variable to change).
+    pub fn findings(&self) -> &Findings {
+        &self.findings
     }
 
     /// A variable's value; unset and empty are the same.
