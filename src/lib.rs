@@ -29,10 +29,12 @@
 //! - [`explain`]: the dry run behind `relay explain`.
 //! - [`openapi`]: OpenAPI and ChatGPT Actions documents, built with the table.
 //! - [`cli`]: the `relay` command line.
+//! - [`demo`]: `relay demo`'s mock OpenAI upstream and suggested requests.
 
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod demo;
 pub mod diagnostics;
 pub mod env;
 pub mod error;

@@ -1,5 +1,7 @@
-//! The `relay` command line: `serve`, `check`, `explain`, `routes` and `openapi`.
+//! The `relay` command line: `serve`, `demo`, `check`, `explain`, `routes`
+//! and `openapi`.
 
+mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -8,11 +10,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::compile::load_table;
+use crate::compile::load_dirs;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::openapi::PUBLIC_URL_VAR;
 use crate::table::Table;
+
+/// The help of every `--routes`.
+const ROUTES_HELP: &str = "Routes directory; repeat it (or separate with `:`) to load several as one set";
 
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
@@ -25,8 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the routes of a directory.
     Serve {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// Address of the `default` listener (default: its `[listener.default]`, else 127.0.0.1:8080).
         #[arg(long, env = "RELAY_LISTEN")]
         listen: Option<SocketAddr>,
@@ -46,15 +51,23 @@ pub enum Command {
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         log_body_max: Option<u64>,
     },
+    /// Serve the routes in front of a built-in mock upstream: try the relay with no API key and no network.
+    Demo {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
+        /// Address of the relay (the mock upstream takes a free loopback port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
     },
     /// Dry-run one request: the matching route and the exact upstream request.
     Explain {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// HTTP method, e.g. POST.
         method: String,
         /// Path with optional query, e.g. '/v1/files?purpose=batch'.
@@ -71,8 +84,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
     Openapi {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// An Actions set (`default` for the default set) instead of the full document.
         #[arg(long)]
         actions: Option<String>,
@@ -82,8 +95,8 @@ pub enum Command {
     },
     /// List the routes: id, methods, path, upstream, upstream path.
     Routes {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// Print a JSON array instead of lines.
         #[arg(long)]
         json: bool,
@@ -98,13 +111,14 @@ pub fn main() -> ExitCode {
         Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max } => {
             serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
         }
+        Command::Demo { routes, listen } => demo::demo(demo::DemoArgs { routes, listen }),
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
                 eprintln!(
                     "ok: {} routes, {} upstreams in {}",
                     table.routes.len(),
                     table.upstreams.len(),
-                    routes.display()
+                    display_dirs(&routes)
                 );
                 print_warnings(&table);
                 ExitCode::SUCCESS
@@ -175,9 +189,14 @@ fn print_openapi(table: &Table, actions: Option<&str>) -> ExitCode {
     if writeln!(std::io::stdout().lock(), "{pretty}").is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// The directories, for messages: `routes.d, examples/two-ports`.
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Loads a table, printing every error to stderr.
-fn load(dir: &Path, env: &Env) -> Option<Table> {
-    match load_table(dir, env) {
+fn load(dirs: &[PathBuf], env: &Env) -> Option<Table> {
+    match load_dirs(dirs, env) {
         Ok(table) => Some(table),
         Err(errors) => {
             print_errors(&errors);

@@ -12,7 +12,7 @@ mod values;
 mod websocket;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -29,7 +29,18 @@ pub const RELAY_KEYS_VAR: &str = "RELAY_KEYS";
 
 /// Loads and compiles a whole routes directory.
 pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
-    let (files, mut errors) = load_dir(dir);
+    load_dirs(&[dir.to_path_buf()], env)
+}
+
+/// Loads and compiles several routes directories as one set of files (see
+/// `override` in the spec format for how one can replace another's parts).
+pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Table, Vec<SpecError>> {
+    let (mut files, mut errors) = (Vec::new(), Vec::new());
+    for dir in dirs {
+        let (more_files, more_errors) = load_dir(dir);
+        files.extend(more_files);
+        errors.extend(more_errors);
+    }
     match compile(&files, env) {
         Ok(table) if errors.is_empty() => Ok(table),
         Ok(_) => Err(errors),
