@@ -4,7 +4,9 @@
 //! route, every duplicate. It returns either a table that is safe to serve or
 //! the full list of located errors. A table that fails never serves.
 
+mod inherit;
 mod listeners;
+mod overrides;
 mod path;
 mod route;
 mod upstream;
@@ -55,7 +57,8 @@ pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Table, Vec<SpecError>> {
 /// Compiles parsed files (in order) into a table, or every error found.
 pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>> {
     let mut errors = Vec::new();
-    let (upstreams, broken) = compile_upstreams(files, env, &mut errors);
+    let overrides = overrides::Overrides::collect(files, &mut errors);
+    let (upstreams, broken) = compile_upstreams(files, env, &overrides, &mut errors);
     let (declared_listeners, broken_listeners) = listeners::declared(files, env, &mut errors);
 
     let mut routes = Vec::new();
@@ -69,6 +72,9 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             broken_upstreams: &broken,
         };
         for spec in &file.spec.route {
+            if overrides.replaced_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces) {
+                continue;
+            }
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
                 routes.push(compiled.route);
                 segments.push(compiled.segments);
@@ -77,6 +83,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     check_unique_ids(&routes, &mut errors);
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
+    inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
     let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
     let server_url = crate::openapi::server_url(env);
@@ -98,6 +105,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
 fn compile_upstreams(
     files: &[SourceFile],
     env: &Env,
+    overrides: &overrides::Overrides,
     errors: &mut Vec<SpecError>,
 ) -> (HashMap<String, Arc<Upstream>>, HashSet<String>) {
     let mut upstreams: HashMap<String, Arc<Upstream>> = HashMap::new();
@@ -105,6 +113,9 @@ fn compile_upstreams(
     let mut origins: HashMap<&str, Origin> = HashMap::new();
     for file in files {
         for (name, spec) in &file.spec.upstream {
+            if overrides.replaced_upstream(name, spec.get_ref().replaces) {
+                continue;
+            }
             let (line, column) = file.source.line_col(spec.span().start);
             if let Some(first) = origins.get(name.as_str()) {
                 errors.push(
