@@ -9,13 +9,14 @@ pub mod mock;
 
 /// Three requests to copy and paste against the relay at `base` (e.g.
 /// `http://127.0.0.1:8080`): a chat completion, the same streamed, and a
-/// file upload. Each is `(what it shows, the shell command)`.
+/// file upload. Each is `(what it shows, the shell command)`, one line each
+/// (CI runs the lines the demo prints).
 pub fn requests(base: &str) -> [(&'static str, String); 3] {
     let chat = |stream: bool| {
         let extra = if stream { ",\"stream\":true" } else { "" };
         let flags = if stream { "-N " } else { "" };
         format!(
-            "curl {flags}{base}/v1/chat/completions -H 'content-type: application/json' \\\n  \
+            "curl {flags}{base}/v1/chat/completions -H 'content-type: application/json' \
              -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello, relay!\"}}]{extra}}}'"
         )
     };
@@ -35,5 +36,6 @@ mod tests {
         assert!(chat.1.starts_with("curl http://127.0.0.1:9/v1/chat/completions"));
         assert!(stream.1.contains("-N ") && stream.1.contains("\"stream\":true"));
         assert!(upload.1.contains("http://127.0.0.1:9/v1/files") && upload.1.contains("purpose=assistants"));
+        assert!([chat, stream, upload].iter().all(|(_, command)| !command.contains('\n')));
     }
 }
