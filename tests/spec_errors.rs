@@ -61,3 +61,8 @@ fn duplicate_upstream_names_the_first() {
 fn websocket_routes_are_checked() {
     check_case("websocket");
 }
+
+#[test]
+fn overrides_must_replace_one_definition_and_inherit_a_known_listener() {
+    check_case("overrides_and_inherit");
+}

@@ -63,6 +63,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
 
     let mut routes = Vec::new();
     let mut segments = Vec::new();
+    let mut overriding_routes = HashSet::new();
     for file in files {
         let cx = route::Context {
             source: &file.source,
@@ -72,7 +73,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             broken_upstreams: &broken,
         };
         for spec in &file.spec.route {
-            if overrides.replaced_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces) {
+            if !overrides.compiles_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces, &mut overriding_routes) {
                 continue;
             }
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
@@ -111,9 +112,10 @@ fn compile_upstreams(
     let mut upstreams: HashMap<String, Arc<Upstream>> = HashMap::new();
     let mut broken = HashSet::new();
     let mut origins: HashMap<&str, Origin> = HashMap::new();
+    let mut overriding = HashSet::new();
     for file in files {
         for (name, spec) in &file.spec.upstream {
-            if overrides.replaced_upstream(name, spec.get_ref().replaces) {
+            if !overrides.compiles_upstream(name, spec.get_ref().replaces, &mut overriding) {
                 continue;
             }
             let (line, column) = file.source.line_col(spec.span().start);

@@ -7,7 +7,7 @@
 //! or two overrides of one name, are errors; a name defined twice without
 //! `override` stays an error as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::diagnostics::{Source, SpecError};
 use crate::spec::SourceFile;
@@ -52,15 +52,21 @@ impl Overrides {
         overrides
     }
 
-    /// Whether the upstream `name` defined without `override` is replaced.
-    pub fn replaced_upstream(&self, name: &str, replaces: bool) -> bool {
-        !replaces && self.upstreams.get(name).is_some_and(|d| d.overriding > 0)
+    /// Whether to compile this definition of the upstream `name`: not when
+    /// an override replaces it, nor when it is a second override of the name
+    /// (`seen` holds the overrides already taken; the error is reported).
+    pub fn compiles_upstream(&self, name: &str, replaces: bool, seen: &mut HashSet<String>) -> bool {
+        compiles(&self.upstreams, name, replaces, seen)
     }
 
-    /// Whether the route `id` defined without `override` is replaced.
-    pub fn replaced_route(&self, id: &str, replaces: bool) -> bool {
-        !replaces && self.routes.get(id).is_some_and(|d| d.overriding > 0)
+    /// Like [`Overrides::compiles_upstream`], for the route `id`.
+    pub fn compiles_route(&self, id: &str, replaces: bool, seen: &mut HashSet<String>) -> bool {
+        compiles(&self.routes, id, replaces, seen)
     }
+}
+
+fn compiles(names: &HashMap<String, Definitions>, name: &str, replaces: bool, seen: &mut HashSet<String>) -> bool {
+    if replaces { seen.insert(name.to_owned()) } else { !names.get(name).is_some_and(|d| d.overriding > 0) }
 }
 
 fn count(names: &mut HashMap<String, Definitions>, name: &str, replaces: bool) {
