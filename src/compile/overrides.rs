@@ -66,7 +66,7 @@ impl Overrides {
 }
 
 fn compiles(names: &HashMap<String, Definitions>, name: &str, replaces: bool, seen: &mut HashSet<String>) -> bool {
-    if replaces { seen.insert(name.to_owned()) } else { !names.get(name).is_some_and(|d| d.overriding > 0) }
+    if replaces { seen.insert(name.to_owned()) } else { names.get(name).is_none_or(|d| d.overriding == 0) }
 }
 
 fn count(names: &mut HashMap<String, Definitions>, name: &str, replaces: bool) {
