@@ -144,6 +144,21 @@ async fn the_demo_answers_the_requests_it_prints() {
     assert_eq!(content.body().await.unwrap().as_ref(), b"hello from a file\n");
 }
 
+#[test]
+fn ctrl_c_stops_the_demo() {
+    let mut demo = Demo::start();
+    let interrupted = Command::new("kill").args(["-INT", &demo.child.id().to_string()]).status().unwrap();
+    assert!(interrupted.success());
+    for _ in 0..200 {
+        if let Some(status) = demo.child.try_wait().unwrap() {
+            assert!(status.success(), "the demo ended with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the demo still runs 10 s after SIGINT");
+}
+
 #[actix_web::test]
 async fn the_mock_answers_what_the_sdks_ask_through_the_shipped_routes() {
     let demo = Demo::start();

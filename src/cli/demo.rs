@@ -50,9 +50,18 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         }
     };
     let result = actix_web::rt::System::new().block_on(async move {
+        // Ctrl-C must stop the demo from the moment it is announced.
+        let stop = stop_signals()?;
         let mock = demo::mock::serve(mock_listener, Some(key), 1)?;
         let options = server::Options { workers: Some(2), reloader: Some(reloader.clone()), ..Default::default() };
         let relay = server::run(relay_listener, reloader.table(), &options)?;
+        let handles = [relay.handle(), mock.handle()];
+        actix_web::rt::spawn(async move {
+            stop.await;
+            for handle in handles {
+                handle.stop(true).await;
+            }
+        });
         tracing::info!("mock upstream listening on http://{mock_addr}");
         announce(&format!("http://{relay_addr}"));
         futures_util::future::try_join(mock, relay).await.map(drop)
@@ -61,6 +70,20 @@ pub fn demo(args: DemoArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM; the handlers are
+/// installed when this returns.
+fn stop_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut interrupt, mut terminate) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("stopping the demo");
+    })
 }
 
 /// The URL and the requests to try, on stdout.
