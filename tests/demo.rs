@@ -181,6 +181,26 @@ async fn the_mock_answers_what_the_sdks_ask_through_the_shipped_routes() {
     assert_eq!((status, content_type.as_str()), (200, "audio/wav"));
     assert!(body.starts_with(b"RIFF") && body.len() > 44);
 
+    // The speech back as a transcription upload (multipart).
+    let boundary = "demo-audio-boundary";
+    let mut form = format!(
+        "--{boundary}\r\ncontent-disposition: form-data; name=\"model\"\r\n\r\ngpt-4o-transcribe\r\n--{boundary}\r\n\
+         content-disposition: form-data; name=\"file\"; filename=\"speech.wav\"\r\ncontent-type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend_from_slice(&body);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut response = client()
+        .post(demo.url("/v1/audio/transcriptions"))
+        .insert_header(("content-type", format!("multipart/form-data; boundary={boundary}")))
+        .send_body(form)
+        .await
+        .unwrap();
+    let heard = json_of(&response.body().await.unwrap());
+    assert_eq!(response.status().as_u16(), 200, "{heard}");
+    let expected = format!("transcribed {} bytes of speech.wav", body.len());
+    assert!(heard["text"].as_str().is_some_and(|text| text.contains(&expected)), "{heard}");
+
     // The bridge: a chat request served by the mock's Responses API, and
     // the bridge's own model list (no embedding models).
     let chat = json!({"model": "gpt-5-mini", "messages": [{"role": "user", "content": "bridge me"}]});
