@@ -38,10 +38,12 @@
 //!   side at fault and whether a retry can help), [`media`] (media types),
 //!   [`secrets`] (what is a credential).
 //! - [`cli`]: the `relay` command line.
+//! - [`demo`]: `relay demo`'s mock OpenAI upstream and suggested requests.
 
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod demo;
 pub mod diagnostics;
 pub mod env;
 pub mod error;

@@ -4,12 +4,12 @@
 //! A request loads the live state once and keeps its table until the last
 //! byte of its response has been sent.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::compile::load_table;
+use crate::compile::load_dirs;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::openapi::Documents;
@@ -35,7 +35,12 @@ impl Live {
 
     /// Loads and compiles a routes directory, then generates its documents.
     pub fn load(dir: &Path, env: &Env) -> Result<Live, Vec<SpecError>> {
-        Live::new(load_table(dir, env)?, env)
+        Live::load_dirs(&[dir.to_path_buf()], env)
+    }
+
+    /// Like [`Live::load`] for several directories read as one set of files.
+    pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Live, Vec<SpecError>> {
+        Live::new(load_dirs(dirs, env)?, env)
     }
 
     /// The state ready to be shared.

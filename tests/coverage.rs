@@ -31,6 +31,9 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/proxy"),
     // Chat Completions served by the Responses API (chat_to_responses).
     ("POST", "/v1/bridge/chat/completions"),
+    // The bridge's own model list, for chat clients whose base URL is /v1/bridge.
+    ("GET", "/v1/bridge/models"),
+    ("GET", "/v1/bridge/models/{model}"),
     // WebSocket routes (Realtime, and the Responses API's WebSocket mode).
     ("GET", "/v1/realtime"),
     ("GET", "/v1/responses"),

@@ -256,3 +256,78 @@ async fn a_reload_applies_routes_but_says_new_listeners_need_a_restart() {
     assert!(relay.wait_for_log("listener addresses changed in the routes; they apply after a restart"));
     upstream.stop().await;
 }
+
+#[test]
+fn a_second_directory_overrides_and_a_listener_inherits_what_it_does_not_serve_itself() {
+    let base = routes_dir(
+        r#"
+[upstream.openai]
+base_url = "http://base.test/v1"
+
+[[route]]
+id = "items.list"
+method = "GET"
+path = "/v1/items"
+
+[[route]]
+id = "items.item"
+method = ["GET", "DELETE"]
+path = "/v1/items/{id}"
+
+[[route]]
+id = "items.count"
+method = "GET"
+path = "/v1/items/count"
+"#,
+    );
+    let overlay = routes_dir(
+        r#"
+[upstream.openai]
+override = true
+base_url = "http://overlay.test/v1"
+
+[listener.side]
+listen = "127.0.0.1:5999"
+inherit = "default"
+
+[[route]]
+id = "items.count"
+override = true
+method = "GET"
+path = "/v1/items/count"
+upstream_path = "/items/total"
+
+[[route]]
+id = "side.item"
+method = "GET"
+path = "/v1/items/{item}"
+listeners = ["side"]
+upstream_path = "/side/{item}"
+"#,
+    );
+    let dirs = [base.path().to_path_buf(), overlay.path().to_path_buf()];
+    let table = relay::compile::load_dirs(&dirs, &Env::default()).unwrap();
+    let get = actix_web::http::Method::GET;
+    let resolve = |listener: &str, method: &actix_web::http::Method, path: &str| {
+        table.resolve(listener, method, path, None).map(|r| (table.routes[r.route].id.clone(), r.url))
+    };
+    // The shipped-style routes go to the overriding upstream; the overriding route replaces its namesake.
+    assert_eq!(
+        resolve("default", &get, "/v1/items").unwrap(),
+        ("items.list".into(), "http://overlay.test/v1/items".into())
+    );
+    let count = resolve("default", &get, "/v1/items/count").unwrap();
+    assert_eq!(count, ("items.count".into(), "http://overlay.test/v1/items/total".into()));
+    // `side` inherits what it has no route for, and its own route wins.
+    assert_eq!(resolve("side", &get, "/v1/items").unwrap().0, "items.list");
+    assert_eq!(
+        resolve("side", &get, "/v1/items/7").unwrap(),
+        ("side.item".into(), "http://overlay.test/v1/side/7".into())
+    );
+    // A route sharing any method with an own route is not inherited at all.
+    let delete = resolve("side", &actix_web::http::Method::DELETE, "/v1/items/7").unwrap_err();
+    assert_eq!(delete.status.as_u16(), 405);
+    assert_eq!(resolve("default", &actix_web::http::Method::DELETE, "/v1/items/7").unwrap().0, "items.item");
+    let item = table.routes.iter().find(|r| r.id == "items.list").unwrap();
+    assert_eq!(item.listeners, ["default", "side"]);
+}

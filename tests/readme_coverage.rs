@@ -1,6 +1,7 @@
 //! The README's coverage table is built from the operation list
 //! (`tests/data/openai_operations.tsv`) and the shipped `routes.d/`, so it
-//! cannot drift from the routes.
+//! cannot drift from the routes. And every command of the README's first
+//! screen is run by CI, so that cannot drift either.
 //!
 //! The table lives between the lines `<!-- coverage:start -->` and
 //! `<!-- coverage:end -->` of README.md. `RELAY_BLESS=1` rewrites that
@@ -178,4 +179,66 @@ fn readme_coverage_table_matches_the_routes() {
          --- found ---\n{current}",
         readme.display()
     );
+}
+
+/// The README's first screen, between these lines.
+const FIRST_SCREEN: [&str; 2] = ["<!-- first-screen:start -->", "<!-- first-screen:end -->"];
+
+/// The scripts CI runs that may run a first-screen command.
+const CI_SCRIPTS: [&str; 2] = [".ci/run", ".ci/first_screen.sh"];
+
+/// The commands of the `sh` blocks between the first-screen markers, with
+/// their comments removed.
+fn first_screen_commands(readme: &str) -> Vec<String> {
+    let start = readme.find(FIRST_SCREEN[0]).unwrap_or_else(|| panic!("README.md lacks `{}`", FIRST_SCREEN[0]));
+    let end = readme.find(FIRST_SCREEN[1]).unwrap_or_else(|| panic!("README.md lacks `{}`", FIRST_SCREEN[1]));
+    let mut commands = Vec::new();
+    let mut in_shell = false;
+    for line in readme[start..end].lines() {
+        match line.trim() {
+            "```sh" | "```bash" | "```shell" => in_shell = true,
+            "```" => in_shell = false,
+            code if in_shell => {
+                let command = code.split(" #").next().unwrap_or_default().trim();
+                if !command.is_empty() && !command.starts_with('#') {
+                    commands.push(command.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    commands
+}
+
+/// Whether a script line runs `command`: the line is the command, maybe
+/// with more arguments or redirections after it.
+fn runs(line: &str, command: &str) -> bool {
+    let line = line.trim();
+    line == command || line.strip_prefix(command).is_some_and(|rest| rest.starts_with(' '))
+}
+
+#[test]
+fn every_command_of_the_first_screen_is_run_by_ci() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let commands = first_screen_commands(&readme);
+    for expected in ["cargo install --path .", "relay demo", "cargo test"] {
+        assert!(commands.iter().any(|c| c == expected), "the first screen should show `{expected}`: {commands:?}");
+    }
+    let scripts: Vec<String> =
+        CI_SCRIPTS.iter().map(|script| std::fs::read_to_string(root.join(script)).unwrap()).collect();
+    let missing: Vec<&String> = commands
+        .iter()
+        .filter(|command| !scripts.iter().flat_map(|text| text.lines()).any(|line| runs(line, command)))
+        .collect();
+    assert!(missing.is_empty(), "README first-screen commands that CI ({CI_SCRIPTS:?}) does not run: {missing:?}");
+    assert!(readme[readme.find(FIRST_SCREEN[0]).unwrap()..].contains("```python"), "the SDK snippet is gone");
+}
+
+#[test]
+fn a_line_runs_a_command_with_more_arguments_but_not_a_longer_word() {
+    assert!(runs("  cargo test --locked", "cargo test"));
+    assert!(runs("relay demo >out &", "relay demo"));
+    assert!(!runs("cargo testing", "cargo test"));
+    assert!(!runs("echo relay demo", "relay demo"));
 }

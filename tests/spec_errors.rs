@@ -66,3 +66,8 @@ fn websocket_routes_are_checked() {
 fn ambiguous_or_broad_host_patterns_are_located() {
     check_case("host_patterns");
 }
+
+#[test]
+fn overrides_must_replace_one_definition_and_inherit_a_known_listener() {
+    check_case("overrides_and_inherit");
+}

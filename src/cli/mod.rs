@@ -1,5 +1,7 @@
-//! The `relay` command line: `serve`, `check`, `explain`, `routes` and `openapi`.
+//! The `relay` command line: `serve`, `demo`, `check`, `explain`, `routes`
+//! and `openapi`.
 
+mod demo;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -13,6 +15,9 @@ use crate::env::Env;
 use crate::live::Live;
 use crate::openapi::PUBLIC_URL_VAR;
 
+/// The help of every `--routes`.
+const ROUTES_HELP: &str = "Routes directory; repeat it (or separate with `:`) to load several as one set";
+
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
 pub struct Cli {
@@ -22,10 +27,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the routes of a directory.
+    /// Serve the routes of one or more directories.
     Serve {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// Address of the `default` listener (default: its `[listener.default]`, else 127.0.0.1:8080).
         #[arg(long, env = "RELAY_LISTEN")]
         listen: Option<SocketAddr>,
@@ -51,15 +56,23 @@ pub enum Command {
         #[arg(long, value_name = "FORMAT", default_value = "text", env = "RELAY_LOG_FORMAT")]
         log_format: crate::telemetry::access::Format,
     },
+    /// Serve the routes in front of a built-in mock upstream: try the relay with no API key and no network.
+    Demo {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
+        /// Address of the relay (the mock upstream takes a free loopback port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
     },
     /// Dry-run one request: the matching route and the exact upstream request.
     Explain {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// HTTP method, e.g. POST.
         method: String,
         /// Path with optional query, e.g. '/v1/files?purpose=batch'.
@@ -76,8 +89,8 @@ pub enum Command {
     },
     /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
     Openapi {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// An Actions set (`default` for the default set) instead of the full document.
         #[arg(long)]
         actions: Option<String>,
@@ -87,8 +100,8 @@ pub enum Command {
     },
     /// List the routes: id, methods, path, upstream, upstream path.
     Routes {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES")]
-        routes: PathBuf,
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
         /// Print a JSON array instead of lines.
         #[arg(long)]
         json: bool,
@@ -113,6 +126,7 @@ pub fn main() -> ExitCode {
                 log_format,
             })
         }
+        Command::Demo { routes, listen } => demo::demo(demo::DemoArgs { routes, listen }),
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
                 for note in &env.findings().notes {
@@ -122,7 +136,7 @@ pub fn main() -> ExitCode {
                     "ok: {} routes, {} upstreams in {}",
                     live.table.routes.len(),
                     live.table.upstreams.len(),
-                    routes.display()
+                    display_dirs(&routes)
                 );
                 print_warnings(&live);
                 ExitCode::SUCCESS
@@ -190,9 +204,14 @@ fn print_openapi(live: &Live, actions: Option<&str>) -> ExitCode {
     if writeln!(std::io::stdout().lock(), "{pretty}").is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// The directories, for messages: `routes.d, examples/two-ports`.
+fn display_dirs(dirs: &[PathBuf]) -> String {
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
 /// Loads the routes and their documents, printing every error to stderr.
-fn load(dir: &Path, env: &Env) -> Option<Live> {
-    match Live::load(dir, env) {
+fn load(dirs: &[PathBuf], env: &Env) -> Option<Live> {
+    match Live::load_dirs(dirs, env) {
         Ok(live) => Some(live),
         Err(errors) => {
             print_errors(&errors);

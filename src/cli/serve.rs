@@ -23,7 +23,7 @@ pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8080";
 
 /// What `relay serve` was asked for.
 pub struct ServeArgs {
-    pub routes: PathBuf,
+    pub routes: Vec<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub allow_open: bool,
     pub workers: Option<usize>,
@@ -52,7 +52,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     for note in &env.findings().notes {
         tracing::info!("{note}");
     }
-    let routes = args.routes.as_path();
+    let routes = args.routes.as_slice();
     let reloader = match Reloader::start(routes, Box::new(Env::from_process)) {
         Ok(reloader) => reloader,
         Err(errors) => {
@@ -82,7 +82,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(routes = table.routes.len(), listeners = addresses.len(), dir = %routes.display(), "relay starting");
+    tracing::info!(routes = table.routes.len(), listeners = addresses.len(), dirs = %super::display_dirs(routes), "relay starting");
     drop(live);
     let mut bound = Vec::with_capacity(addresses.len());
     for (name, addr) in addresses {
@@ -94,13 +94,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
-    let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
+    let watched: Vec<PathBuf> = routes.iter().flat_map(|dir| [dir.clone(), dir.with_file_name("schemas")]).collect();
     let result = actix_web::rt::System::new().block_on(async move {
         // Watch before anything is announced, then look once more: a change
         // made between the first load and the watch is not missed.
         let (signal, mut signals) = tokio::sync::mpsc::channel(1);
         let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
-            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
+            w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", super::display_dirs(&watched))).ok()
         });
         reloader.reload();
         let mut servers = Vec::with_capacity(bound.len());
@@ -217,10 +217,6 @@ fn log_upstream_keys(live: &Live) {
     }
 }
 
-fn routes_display(dirs: &[PathBuf]) -> String {
-    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
 /// SIGHUP asks for the same reload as a file change.
 async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
@@ -234,7 +230,7 @@ async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
 }
 
 /// The relay's own logs go to stderr, as text or JSON lines.
-fn init_tracing(format: Format) {
+pub(super) fn init_tracing(format: Format) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);

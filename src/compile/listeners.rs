@@ -23,6 +23,9 @@ pub struct Declared {
     pub origin: Origin,
     pub log: Option<PathBuf>,
     pub log_body_max: Option<u64>,
+    /// `inherit`: the listener whose routes this one serves too, and where
+    /// that was written.
+    pub inherit: Option<(String, Origin)>,
 }
 
 /// The declared listeners by name, and the names of those that failed
@@ -61,6 +64,10 @@ pub fn declared(
                     .map_err(|_| format!("`listen = {text:?}` is not an address such as \"127.0.0.1:5101\""))
             });
             let (log, log_body_max) = log_settings(file, spec.get_ref(), env, errors);
+            let inherit = spec.get_ref().inherit.as_ref().map(|parent| {
+                let (line, column) = file.source.line_col(parent.span().start);
+                (parent.get_ref().clone(), Origin { file: file.source.path.clone(), line, column })
+            });
             match address {
                 Ok(listen) => drop(listeners.insert(
                     name.clone(),
@@ -69,6 +76,7 @@ pub fn declared(
                         origin: Origin { file: file.source.path.clone(), line, column },
                         log,
                         log_body_max,
+                        inherit,
                     },
                 )),
                 Err(message) => {

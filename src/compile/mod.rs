@@ -4,7 +4,9 @@
 //! route, every duplicate. It returns either a table that is safe to serve or
 //! the full list of located errors. A table that fails never serves.
 
+mod inherit;
 mod listeners;
+mod overrides;
 mod path;
 mod route;
 mod upstream;
@@ -12,7 +14,7 @@ mod values;
 mod websocket;
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -28,7 +30,18 @@ pub const RELAY_KEYS_VAR: &str = crate::env::names::RELAY_KEYS;
 
 /// Loads and compiles a whole routes directory.
 pub fn load_table(dir: &Path, env: &Env) -> Result<Table, Vec<SpecError>> {
-    let (files, mut errors) = load_dir(dir);
+    load_dirs(&[dir.to_path_buf()], env)
+}
+
+/// Loads and compiles several routes directories as one set of files (see
+/// `override` in the spec format for how one can replace another's parts).
+pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Table, Vec<SpecError>> {
+    let (mut files, mut errors) = (Vec::new(), Vec::new());
+    for dir in dirs {
+        let (more_files, more_errors) = load_dir(dir);
+        files.extend(more_files);
+        errors.extend(more_errors);
+    }
     match compile(&files, env) {
         Ok(table) if errors.is_empty() => Ok(table),
         Ok(_) => Err(errors),
@@ -50,11 +63,13 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
         .iter()
         .map(|problem| SpecError::whole_file(Path::new("environment"), problem.clone()))
         .collect();
-    let (upstreams, broken) = compile_upstreams(files, env, &mut errors);
+    let overrides = overrides::Overrides::collect(files, &mut errors);
+    let (upstreams, broken) = compile_upstreams(files, env, &overrides, &mut errors);
     let (declared_listeners, broken_listeners) = listeners::declared(files, env, &mut errors);
 
     let mut routes = Vec::new();
     let mut segments = Vec::new();
+    let mut overriding_routes = HashSet::new();
     for file in files {
         let cx = route::Context {
             source: &file.source,
@@ -64,6 +79,9 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             broken_upstreams: &broken,
         };
         for spec in &file.spec.route {
+            if !overrides.compiles_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces, &mut overriding_routes) {
+                continue;
+            }
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
                 routes.push(compiled.route);
                 segments.push(compiled.segments);
@@ -72,6 +90,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     check_unique_ids(&routes, &mut errors);
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
+    inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
     let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
     if !errors.is_empty() {
@@ -90,13 +109,18 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
 fn compile_upstreams(
     files: &[SourceFile],
     env: &Env,
+    overrides: &overrides::Overrides,
     errors: &mut Vec<SpecError>,
 ) -> (HashMap<String, Arc<Upstream>>, HashSet<String>) {
     let mut upstreams: HashMap<String, Arc<Upstream>> = HashMap::new();
     let mut broken = HashSet::new();
     let mut origins: HashMap<&str, Origin> = HashMap::new();
+    let mut overriding = HashSet::new();
     for file in files {
         for (name, spec) in &file.spec.upstream {
+            if !overrides.compiles_upstream(name, spec.get_ref().replaces, &mut overriding) {
+                continue;
+            }
             let (line, column) = file.source.line_col(spec.span().start);
             if let Some(first) = origins.get(name.as_str()) {
                 errors.push(

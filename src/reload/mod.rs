@@ -31,7 +31,8 @@ pub type EnvSource = Box<dyn Fn() -> Env + Send + Sync>;
 
 /// Owns the shared table and everything needed to rebuild it.
 pub struct Reloader {
-    dir: PathBuf,
+    /// The routes directories, read as one set of files.
+    dirs: Vec<PathBuf>,
     env: EnvSource,
     live: SharedLive,
     state: Mutex<State>,
@@ -75,14 +76,14 @@ pub struct Outcome {
 
 impl std::fmt::Debug for Reloader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reloader").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Reloader").field("dirs", &self.dirs).finish_non_exhaustive()
     }
 }
 
 impl Reloader {
-    /// Loads the directory strictly: any error refuses the start.
-    pub fn start(dir: &Path, env: EnvSource) -> Result<Arc<Self>, Vec<SpecError>> {
-        let (texts, mut errors) = read_texts(dir);
+    /// Loads the directories strictly: any error refuses the start.
+    pub fn start(dirs: &[PathBuf], env: EnvSource) -> Result<Arc<Self>, Vec<SpecError>> {
+        let (texts, mut errors) = read_texts(dirs);
         let files: Vec<SourceFile> =
             texts.iter().filter_map(|(path, text)| parse(path, text).map_err(|e| errors.push(e)).ok()).collect();
         let env_now = env();
@@ -103,10 +104,10 @@ impl Reloader {
             .into_iter()
             .map(|(path, text)| (path, FileState { seen: Some(text.clone()), good: Some(text), error: None }))
             .collect();
-        let side_files = side_files_fingerprint(dir);
+        let side_files = side_files_fingerprint(dirs);
         let state = State { version: 1, loaded_at: Some(loaded_at), files, last: None, side_files };
         metrics::reloaded("applied", 1, 0, Some(loaded_at));
-        Ok(Arc::new(Reloader { dir: dir.to_path_buf(), env, live: live.shared(), state: Mutex::new(state) }))
+        Ok(Arc::new(Reloader { dirs: dirs.to_vec(), env, live: live.shared(), state: Mutex::new(state) }))
     }
 
     /// The live state requests are served from.
@@ -124,9 +125,9 @@ impl Reloader {
     pub fn reload(&self) -> Option<Outcome> {
         let started = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let (texts, read_errors) = read_texts(&self.dir);
+        let (texts, read_errors) = read_texts(&self.dirs);
         let changed = changed_files(&state, &texts);
-        let side_files = side_files_fingerprint(&self.dir);
+        let side_files = side_files_fingerprint(&self.dirs);
         let side_changed = side_files != state.side_files;
         if changed.is_empty() && read_errors.is_empty() && !side_changed {
             return None;
@@ -177,10 +178,11 @@ impl Reloader {
     }
 }
 
-/// Spec files and their texts; unreadable files are errors.
-fn read_texts(dir: &Path) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
+/// Spec files of all directories and their texts; unreadable files are errors.
+fn read_texts(dirs: &[PathBuf]) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
     let mut errors = Vec::new();
-    let paths = spec_paths(dir).map_err(|e| errors.push(e)).unwrap_or_default();
+    let paths: Vec<PathBuf> =
+        dirs.iter().flat_map(|dir| spec_paths(dir).map_err(|e| errors.push(e)).unwrap_or_default()).collect();
     let mut texts = BTreeMap::new();
     for path in paths {
         match std::fs::read_to_string(&path) {
@@ -204,11 +206,11 @@ fn warn_listener_changes(old: &Table, new: &Table) {
 
 /// Names, sizes and modification times of the files beside the specs that
 /// compiling reads: everything else in the routes directory (model lists)
-/// and the `schemas/` directory beside it. A change means a full rebuild.
-fn side_files_fingerprint(dir: &Path) -> u64 {
+/// and the `schemas/` directory beside each. A change means a full rebuild.
+fn side_files_fingerprint(dirs: &[PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for folder in [dir.to_path_buf(), dir.with_file_name("schemas")] {
+    for folder in dirs.iter().flat_map(|dir| [dir.clone(), dir.with_file_name("schemas")]) {
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = entries
             .flatten()

@@ -52,6 +52,9 @@ pub struct ListenerSpec {
     /// Bodies longer than this are cut in the traffic log (default: `relay
     /// serve --log-body-max`, else `64KiB`).
     pub log_body_max: Option<Spanned<String>>,
+    /// Also serve the routes of this listener, where none of this
+    /// listener's own routes has the same path and method.
+    pub inherit: Option<Spanned<String>>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
@@ -77,6 +80,9 @@ pub struct UpstreamSpec {
     /// Longest silence inside a streamed response body (default `300s`).
     #[serde(default)]
     pub idle_timeout: Option<Spanned<String>>,
+    /// Replaces the upstream of the same name defined in another file.
+    #[serde(default, rename = "override")]
+    pub replaces: bool,
 }
 
 /// `auth = { ... }` of an upstream.
@@ -178,6 +184,9 @@ pub struct RouteSpec {
     pub protocol: Option<Spanned<Protocol>>,
     /// Limits of a `websocket` route (`[route.websocket]`).
     pub websocket: Option<Spanned<WebSocketSpec>>,
+    /// Replaces the route with the same id defined in another file.
+    #[serde(default, rename = "override")]
+    pub replaces: bool,
 }
 
 /// What a route relays: HTTP requests, or WebSocket sessions.

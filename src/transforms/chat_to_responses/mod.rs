@@ -10,6 +10,8 @@
 //! unknown_fields = "drop"          # or "pass" (default): chat fields without a Responses twin
 //! reasoning = "reasoning_content"  # or "think_tags" or "drop": how summaries are shown
 //!
+//! defaults_when = "always"         # or "no_client_tools": only when the client sent no tools
+//!
 //! [route.transforms.defaults]      # Responses fields, for requests that lack them
 //! reasoning = { effort = "medium", summary = "auto" }
 //! tools = [{ type = "web_search" }]
@@ -75,6 +77,22 @@ pub struct ChatToResponsesSpec {
     /// Top-level Responses fields set when the translated request lacks them.
     #[serde(default)]
     pub defaults: BTreeMap<String, toml::Value>,
+    /// Which requests get the `defaults`.
+    #[serde(default)]
+    pub defaults_when: DefaultsWhen,
+}
+
+/// Which requests the `defaults` apply to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultsWhen {
+    /// Every request (a client's own value still wins, field by field).
+    #[default]
+    Always,
+    /// Only requests without tools of the client's own (`tools`,
+    /// `functions` or `web_search_options`); a request with tools is sent
+    /// with none of the defaults.
+    NoClientTools,
 }
 
 /// What happens to a chat field that has no Responses counterpart.
@@ -120,6 +138,7 @@ pub struct ChatToResponses {
     unknown: UnknownFields,
     reasoning: ReasoningDisplay,
     defaults: Map<String, Value>,
+    defaults_when: DefaultsWhen,
 }
 
 /// What the answer's translation needs to know about its request.
@@ -152,7 +171,12 @@ impl ChatToResponses {
             }
             defaults.insert(key.clone(), value);
         }
-        Ok(ChatToResponses { unknown: spec.unknown_fields, reasoning: spec.reasoning, defaults })
+        Ok(ChatToResponses {
+            unknown: spec.unknown_fields,
+            reasoning: spec.reasoning,
+            defaults,
+            defaults_when: spec.defaults_when,
+        })
     }
 
     /// The client's chat request → the Responses request, with defaults.
@@ -164,7 +188,9 @@ impl ChatToResponses {
             tracing::debug!(fields = ?translated.dropped, "chat_to_responses dropped fields");
         }
         let mut body = translated.body;
-        request::apply_defaults(&mut body, &self.defaults);
+        if self.defaults_when == DefaultsWhen::Always || !request::has_client_tools(chat) {
+            request::apply_defaults(&mut body, &self.defaults);
+        }
         Ok((body, Exchange { include_usage: translated.include_usage, reasoning: self.reasoning }))
     }
 }
@@ -215,5 +241,26 @@ mod tests {
         assert!(exchange.include_usage);
         let error = bridge.request(&serde_json::json!({"messages": "hi"})).unwrap_err();
         assert_eq!((error.status.as_u16(), error.param.as_deref()), (400, Some("messages")));
+    }
+
+    #[test]
+    fn no_client_tools_skips_every_default_when_the_client_has_tools() {
+        let defaults = "[defaults]\nreasoning = { effort = \"medium\" }\ntools = [{ type = \"web_search\" }]";
+        let only_without = compile(&format!("defaults_when = \"no_client_tools\"\n{defaults}")).unwrap();
+        let always = compile(defaults).unwrap();
+        let plain = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let mut with_tools = plain.clone();
+        with_tools["tools"] = serde_json::json!([{"type": "function", "function": {"name": "f"}}]);
+        let sent = |bridge: &ChatToResponses, chat: &Value| bridge.request(chat).unwrap().0;
+        assert_eq!(sent(&only_without, &plain)["tools"], serde_json::json!([{"type": "web_search"}]));
+        assert_eq!(sent(&only_without, &plain)["reasoning"]["effort"], "medium");
+        let bare = sent(&only_without, &with_tools);
+        assert_eq!(bare["tools"], serde_json::json!([{"type": "function", "name": "f"}]));
+        assert!(bare.get("reasoning").is_none(), "{bare}");
+        assert_eq!(sent(&always, &with_tools)["tools"].as_array().map(Vec::len), Some(2));
+        let mut searching = plain.clone();
+        searching["web_search_options"] = serde_json::json!({});
+        assert!(sent(&only_without, &searching).get("reasoning").is_none());
+        assert!(compile("defaults_when = \"sometimes\"").unwrap_err().contains("unknown variant"));
     }
 }

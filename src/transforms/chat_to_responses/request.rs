@@ -112,6 +112,13 @@ pub fn translate(chat: &Value, unknown: UnknownFields) -> Result<Translated, Inv
     Ok(Translated { body: Value::Object(out), include_usage, dropped })
 }
 
+/// Whether a chat request brings tools of its own: a non-empty `tools` or
+/// `functions` list, or `web_search_options`.
+pub fn has_client_tools(chat: &Value) -> bool {
+    let listed = |key: &str| chat.get(key).and_then(Value::as_array).is_some_and(|list| !list.is_empty());
+    listed("tools") || listed("functions") || chat.get("web_search_options").is_some_and(|v| !v.is_null())
+}
+
 /// Applies the spec's defaults: an absent field is set; an object the
 /// client has is completed key by key; a default tool is appended unless
 /// the client has a tool of the same `type` (and `name`).
