@@ -26,14 +26,20 @@
 //! - [`traffic_log`]: the JSON-lines log of exchanges, redacted, written
 //!   off the request path.
 //! - [`server`]: the HTTP server; `server::run` takes a bound listener.
+//!   [`tls`] serves a listener over TLS, [`cors`] answers browsers' CORS
+//!   checks, [`drain`] ends requests in order on SIGTERM, and [`admin`] is
+//!   the operator's address (`/ready`, `/relay/status`).
 //! - [`explain`]: the dry run behind `relay explain`.
 //! - [`openapi`]: OpenAPI and ChatGPT Actions documents, built with the table.
 //! - [`cli`]: the `relay` command line.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod cors;
 pub mod diagnostics;
+pub mod drain;
 pub mod env;
 pub mod error;
 pub mod executor;
@@ -46,6 +52,7 @@ pub mod reload;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod tls;
 pub mod traffic_log;
 pub mod transforms;
 pub mod watcher;

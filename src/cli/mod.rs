@@ -1,6 +1,7 @@
 //! The `relay` command line: `serve`, `check`, `explain`, `routes` and `openapi`.
 
 mod serve;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -45,6 +46,12 @@ pub enum Command {
         /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         log_body_max: Option<u64>,
+        /// Serve /health, /ready and /relay/status on this address, without a relay key (a bare PORT means loopback).
+        #[arg(long, value_name = "ADDR", env = "RELAY_ADMIN_LISTEN", value_parser = crate::admin::parse_address)]
+        admin_listen: Option<SocketAddr>,
+        /// After SIGTERM or SIGINT, how long requests and streams may finish before they are ended.
+        #[arg(long, value_name = "DURATION", env = "RELAY_DRAIN_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+        drain_timeout: std::time::Duration,
     },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
@@ -95,9 +102,27 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max } => {
-            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
-        }
+        Command::Serve {
+            routes,
+            listen,
+            allow_open,
+            workers,
+            no_watch,
+            log,
+            log_body_max,
+            admin_listen,
+            drain_timeout,
+        } => serve::serve(serve::ServeArgs {
+            routes,
+            listen,
+            allow_open,
+            workers,
+            watch: !no_watch,
+            log,
+            log_body_max,
+            admin_listen,
+            drain_timeout,
+        }),
         Command::Check { routes } => match load(&routes, &env) {
             Some(table) => {
                 eprintln!(
@@ -136,6 +161,11 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `5m`, `90s`, `2s`: a duration.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("not a duration ({e}); write e.g. 5m or 30s"))
 }
 
 /// `64KiB`, `1MB`, `4096`: a byte size.

@@ -8,8 +8,10 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+mod edge;
 mod load;
 
+pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
 pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
 
 use std::collections::BTreeMap;
@@ -49,6 +51,10 @@ pub struct ListenerSpec {
     /// Bodies longer than this are cut in the traffic log (default: `relay
     /// serve --log-body-max`, else `64KiB`).
     pub log_body_max: Option<Spanned<String>>,
+    /// Serve this listener over TLS (see [`TlsSpec`]).
+    pub tls: Option<Spanned<TlsSpec>>,
+    /// Browser origins allowed on this listener's routes (see [`CorsSpec`]).
+    pub cors: Option<Spanned<CorsSpec>>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
@@ -175,6 +181,8 @@ pub struct RouteSpec {
     pub protocol: Option<Spanned<Protocol>>,
     /// Limits of a `websocket` route (`[route.websocket]`).
     pub websocket: Option<Spanned<WebSocketSpec>>,
+    /// This route's own CORS settings, or `false` for none (default: the listener's).
+    pub cors: Option<Spanned<RouteCorsSpec>>,
 }
 
 /// What a route relays: HTTP requests, or WebSocket sessions.
