@@ -67,14 +67,15 @@ impl Clients {
 }
 
 fn build(tls: Arc<rustls::ClientConfig>, connect_timeout: Duration) -> Client {
+    // `max_http_version` replaces the TLS settings with awc's own: it goes first.
     let connector = Connector::new()
+        .max_http_version(awc::http::Version::HTTP_11)
         .rustls_0_23(tls)
         .connector(super::connect::NoDelay)
         .timeout(connect_timeout)
         .handshake_timeout(connect_timeout)
         .limit(0)
         .conn_keep_alive(Duration::from_secs(30))
-        .conn_lifetime(Duration::from_secs(300))
-        .max_http_version(awc::http::Version::HTTP_11);
+        .conn_lifetime(Duration::from_secs(300));
     Client::builder().connector(connector).disable_redirects().no_default_headers().disable_timeout().finish()
 }

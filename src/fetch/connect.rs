@@ -72,12 +72,13 @@ pub(crate) fn client(hop: &Checked, connect_timeout: Duration, tls: Arc<rustls::
         attempt_timeout: connect_timeout,
     };
     let attempts = u32::try_from(hop.addrs.len()).unwrap_or(u32::MAX).max(1);
+    // `max_http_version` replaces the TLS settings with awc's own: it goes first.
     let connector = Connector::new()
+        .max_http_version(awc::http::Version::HTTP_11)
         .rustls_0_23(tls)
         .connector(pinned)
         .timeout(connect_timeout.saturating_mul(attempts))
         .handshake_timeout(connect_timeout)
-        .limit(1)
-        .max_http_version(awc::http::Version::HTTP_11);
+        .limit(1);
     Client::builder().connector(connector).disable_redirects().no_default_headers().disable_timeout().finish()
 }
