@@ -24,6 +24,8 @@ pub struct Declared {
     pub log: Option<PathBuf>,
     pub log_body_max: Option<u64>,
     pub tls: Option<crate::tls::CertFiles>,
+    /// `same_routes_as`: this listener also serves that listener's routes.
+    pub same_routes_as: Option<String>,
 }
 
 /// The declared listeners by name, and the names of those that failed
@@ -36,6 +38,7 @@ pub fn declared(
 ) -> (BTreeMap<String, Declared>, BTreeSet<String>) {
     let mut listeners: BTreeMap<String, Declared> = BTreeMap::new();
     let mut broken = BTreeSet::new();
+    let mut mirrors = Vec::new();
     for file in files {
         for (name, spec) in &file.spec.listener {
             let at = spec.span().start;
@@ -63,6 +66,10 @@ pub fn declared(
             });
             let (log, log_body_max) = log_settings(file, spec.get_ref(), env, errors);
             let tls = spec.get_ref().tls.as_ref().and_then(|tls| super::edge::tls(&file.source, tls, env, errors));
+            let same_routes_as = spec.get_ref().same_routes_as.as_ref().map(|other| {
+                mirrors.push((file, name.clone(), other));
+                other.get_ref().clone()
+            });
             match address {
                 Ok(listen) => drop(listeners.insert(
                     name.clone(),
@@ -72,6 +79,7 @@ pub fn declared(
                         log,
                         log_body_max,
                         tls,
+                        same_routes_as,
                     },
                 )),
                 Err(message) => {
@@ -85,7 +93,38 @@ pub fn declared(
             }
         }
     }
+    check_mirrors(&mirrors, &listeners, &broken, errors);
     (listeners, broken)
+}
+
+/// `same_routes_as` names another listener that serves routes of its own.
+fn check_mirrors(
+    mirrors: &[(&SourceFile, String, &toml::Spanned<String>)],
+    listeners: &BTreeMap<String, Declared>,
+    broken: &BTreeSet<String>,
+    errors: &mut Vec<SpecError>,
+) {
+    let known: Vec<&str> = std::iter::once(DEFAULT_LISTENER)
+        .chain(listeners.keys().map(String::as_str).filter(|n| *n != DEFAULT_LISTENER))
+        .collect();
+    for (file, name, other) in mirrors {
+        let target = other.get_ref();
+        let chained = listeners.get(target.as_str()).is_some_and(|d| d.same_routes_as.is_some());
+        let message = if target == name {
+            format!("listener `{name}` cannot serve the same routes as itself")
+        } else if chained {
+            format!("listener `{target}` itself uses `same_routes_as`; name the listener that has the routes")
+        } else if known.contains(&target.as_str()) || broken.contains(target) {
+            continue;
+        } else {
+            format!("`same_routes_as` names an unknown listener `{target}`")
+        };
+        let hint = match nearest(target, known.iter().copied().filter(|k| k != name)) {
+            Some(close) if close != target => format!("did you mean `{close}`? listeners: {}", known.join(", ")),
+            _ => format!("listeners: {}", known.join(", ")),
+        };
+        errors.push(file.source.error_at(other.span().start, message).with_hint(hint));
+    }
 }
 
 /// The `log` path (expanded) and `log_body_max` of a listener.
@@ -156,7 +195,11 @@ pub fn build(
     let all =
         std::iter::once((DEFAULT_LISTENER.to_owned(), default)).chain(declared.into_iter().map(|(n, d)| (n, Some(d))));
     for (name, declared) in all {
-        let served = routes.iter().enumerate().filter(|(_, route)| route.listeners.contains(&name)).map(|(i, _)| i);
+        let mirrored = declared.as_ref().and_then(|d| d.same_routes_as.clone());
+        let serves = |route: &Route| {
+            route.listeners.contains(&name) || mirrored.as_ref().is_some_and(|other| route.listeners.contains(other))
+        };
+        let served = routes.iter().enumerate().filter(|(_, route)| serves(route)).map(|(i, _)| i);
         let matcher = build_matcher(routes, segments, served, errors);
         let (listen, origin, log, log_body_max, tls) = match declared {
             Some(d) => (Some(d.listen), Some(d.origin), d.log, d.log_body_max, d.tls),

@@ -55,6 +55,8 @@ pub struct ListenerSpec {
     pub tls: Option<Spanned<TlsSpec>>,
     /// Browser origins allowed on this listener's routes (see [`CorsSpec`]).
     pub cors: Option<Spanned<CorsSpec>>,
+    /// Also serve every route of this other listener (e.g. `"default"`).
+    pub same_routes_as: Option<Spanned<String>>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
