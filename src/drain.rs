@@ -123,8 +123,12 @@ pub fn deadline_event() -> String {
 impl MessageBody for SseUntilDeadline {
     type Error = Box<dyn std::error::Error>;
 
+    /// Always a stream: the final event would not fit a declared length.
     fn size(&self) -> BodySize {
-        self.inner.size()
+        match self.inner.size() {
+            BodySize::None => BodySize::None,
+            _ => BodySize::Stream,
+        }
     }
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Self::Error>>> {

@@ -86,6 +86,9 @@ async fn a_stream_in_flight_completes_within_a_long_drain_timeout() {
     sigterm(&relay);
     assert!(relay.wait_for_log("SIGTERM received: draining"), "{}", relay.log.lock().unwrap());
     assert_eq!(ready_status(&relay).await, 503, "readiness turns 503 while draining");
+    let mut status = support::relay::client().get(relay.url_on("admin", "/relay/status")).send().await.unwrap();
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["draining"], true, "{status}");
     let refused = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(relay.addr)).await;
     assert!(matches!(refused, Ok(Err(_))), "the traffic listener accepts no new connection: {refused:?}");
 
