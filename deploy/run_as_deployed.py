@@ -12,10 +12,12 @@ secretKeyRef becomes a made-up test value. The image's ENTRYPOINT is
   on the named container port, 127.0.0.1 standing in for the pod IP) and
   must answer 200 within 20 s;
 - SIGTERM must end the process with status 0 within
-  terminationGracePeriodSeconds.
+  terminationGracePeriodSeconds, which must exceed the preStop pause plus
+  the drain timeout plus the relay's final second.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +61,7 @@ def main(binary, manifest):
     args = [local(str(a)) for a in container.get("args", [])]
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
 
+    check_grace_period(pod, container, args)
     print("relay", " ".join(args))
     relay = subprocess.Popen([binary, *args], env=env)
     try:
@@ -80,6 +83,19 @@ def main(binary, manifest):
         if relay.poll() is None:
             relay.kill()
             relay.wait()
+
+
+def check_grace_period(pod, container, args):
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    drain = args[args.index("--drain-timeout") + 1] if "--drain-timeout" in args else "5m"
+    value, unit = re.fullmatch(r"(\d+)(ms|s|m|h)", drain).groups()
+    drain_s = int(value) * units[unit]
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    grace = pod["terminationGracePeriodSeconds"]
+    needed = pre_stop + drain_s + 1
+    if grace <= needed:
+        sys.exit(f"terminationGracePeriodSeconds {grace} must exceed preStop {pre_stop} s + drain {drain} + 1 s")
+    print(f"grace period {grace} s > preStop {pre_stop} s + drain {drain} + 1 s")
 
 
 def wait_for_200(url, relay):
