@@ -2,13 +2,14 @@
 //! TLS listeners with a test CA: the real binary serves a `[listener.NAME]
 //! tls = {...}`, a real TLS client (rustls, trusting only the test CA) gets
 //! answers from it, and a new certificate written over the files is served
-//! on the next connection while a bad one is refused and logged.
+//! on the next connection while a bad one is refused and logged. And the
+//! other direction: an https upstream signed by the test CA.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use support::relay::{Process, routes_dir};
+use support::relay::{InProcess, Process, client, routes_dir};
 use support::tls::TestCa;
 use support::upstream::Upstream;
 
@@ -94,4 +95,56 @@ fn a_tls_listener_with_a_missing_or_wrong_file_is_a_located_error() {
     std::fs::write(certs.join("key.pem"), "not a key").unwrap();
     let errors = relay::compile::load_table(dir.path(), &env).unwrap_err();
     assert!(errors[0].to_string().contains("is not a PEM private key"), "{}", errors[0]);
+}
+
+/// An https upstream whose certificate comes from the test CA: the relay's
+/// upstream clients use the TLS settings they are given (`client_tls`, which
+/// only tests set), and the default web PKI roots refuse that upstream.
+#[actix_web::test]
+async fn upstream_requests_use_the_relays_tls_settings() {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+
+    let ca = TestCa::new();
+    let leaf = ca.leaf(9);
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![leaf.der], key).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = HttpServer::new(|| {
+        App::new().default_service(web::to(|| async { HttpResponse::Ok().json(serde_json::json!({"object": "list"})) }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen_rustls_0_23(listener, config)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(upstream);
+
+    let dir = routes_dir(
+        r#"
+[upstream.openai]
+base_url = "${OPENAI_BASE_URL}"
+
+[[route]]
+id = "models.list"
+method = "GET"
+path = "/v1/models"
+"#,
+    );
+    let base_url = format!("https://localhost:{port}/v1");
+    let trusting =
+        relay::server::Options { workers: Some(1), client_tls: Some(ca.client_config()), ..Default::default() };
+    let relay = InProcess::start_with(dir.path(), &base_url, &[], trusting).await;
+    let mut response = client().get(relay.url("/v1/models")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "list");
+    relay.stop().await;
+
+    let public_roots = InProcess::start(dir.path(), &base_url, &[]).await;
+    let response = client().get(public_roots.url("/v1/models")).send().await.unwrap();
+    assert_eq!(response.status(), 502, "a certificate from an unknown CA is refused");
+    public_roots.stop().await;
 }
