@@ -81,7 +81,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     let mut bound = Vec::with_capacity(addresses.len());
-    let admin_address = args.admin_listen.map(|addr| ("admin".to_owned(), addr));
+    let admin_address = args.admin_listen.map(|addr| ("--admin-listen".to_owned(), addr));
     for (name, addr) in addresses.into_iter().chain(admin_address) {
         match TcpListener::bind(addr) {
             Ok(listener) => bound.push((name, listener)),
