@@ -4,8 +4,8 @@
 //! is an example, shortened to keep the suite fast).
 //!
 //! - a drain timeout longer than the stream: the stream completes, `/ready`
-//!   on the admin address is 503 meanwhile, new connections are refused, and
-//!   the process exits 0 after the stream;
+//!   on the admin address is 503 meanwhile, new connections are refused, idle
+//!   keep-alive ones closed, and the process exits 0 after the stream;
 //! - `--drain-timeout 2s`: the stream ends with the relay's error event about
 //!   2 s after the signal;
 //! - a second SIGTERM ends the process at once;
@@ -82,9 +82,14 @@ async fn a_stream_in_flight_completes_within_a_long_drain_timeout() {
     let ready = support::relay::client().get(relay.url("/ready")).send().await.unwrap();
     assert_eq!(ready.status(), 200, "traffic listeners answer /ready too");
     let mut stream = open_stream(&relay).await;
+    // An idle keep-alive connection must not hold the drain up.
+    let mut idle = Conn::open(relay.addr).await;
+    idle.write(b"GET /health HTTP/1.1\r\nHost: relay\r\n\r\n").await;
+    assert_eq!(idle.read_response().await.status, 200);
 
     sigterm(&relay);
     assert!(relay.wait_for_log("SIGTERM received: draining"), "{}", relay.log.lock().unwrap());
+    assert!(idle.closes_within(Duration::from_secs(2)).await, "idle keep-alive connections are closed");
     assert_eq!(ready_status(&relay).await, 503, "readiness turns 503 while draining");
     let mut status = support::relay::client().get(relay.url_on("admin", "/relay/status")).send().await.unwrap();
     let status: serde_json::Value = status.json().await.unwrap();
