@@ -37,14 +37,21 @@
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
 //!   side at fault and whether a retry can help), [`media`] (media types),
 //!   [`secrets`] (what is a credential).
+//! - Around the server: [`tls`] serves a listener over TLS, [`cors`]
+//!   answers browsers' CORS checks, [`drain`] ends requests in order on
+//!   SIGTERM, and [`admin`] is the operator's address (`/ready`,
+//!   `/relay/status`, `/metrics`). [`demo`] is `relay demo`'s mock upstream.
 //! - [`cli`]: the `relay` command line.
 //! - [`demo`]: `relay demo`'s mock OpenAI upstream and suggested requests.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod cors;
 pub mod demo;
 pub mod diagnostics;
+pub mod drain;
 pub mod env;
 pub mod error;
 pub mod executor;
@@ -63,6 +70,7 @@ pub mod spec;
 pub mod stages;
 pub mod table;
 pub mod telemetry;
+pub mod tls;
 pub mod traffic_log;
 pub mod transforms;
 pub mod upstream;

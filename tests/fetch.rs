@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -19,6 +21,9 @@ use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, stream};
 use relay::fetch::address::{check_public, check_public_or_loopback};
 use relay::fetch::{FetchError, FetchPolicy, Fetcher, Forbidden, HostPattern, Resolve};
+use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject;
+use support::tls::TestCa;
 
 fn tls() -> Arc<rustls::ClientConfig> {
     relay::upstream::client::tls_config().unwrap()
@@ -70,17 +75,23 @@ struct FileServer {
 impl FileServer {
     /// Routes: see `answer`. `redirect_target` is where `/redirect-out` points.
     async fn start(redirect_target: String) -> FileServer {
+        FileServer::start_with(redirect_target, None)
+    }
+
+    /// Serves https with `tls` when given.
+    fn start_with(redirect_target: String, tls: Option<rustls::ServerConfig>) -> FileServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Seen::default();
         let state = web::Data::new((seen.clone(), redirect_target));
         let server = HttpServer::new(move || App::new().app_data(state.clone()).default_service(web::to(answer)))
             .workers(1)
-            .disable_signals()
-            .listen(listener)
-            .unwrap()
-            .run();
-        actix_web::rt::spawn(server);
+            .disable_signals();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        };
+        actix_web::rt::spawn(server.unwrap().run());
         FileServer { addr, seen }
     }
 
@@ -267,6 +278,29 @@ async fn one_forbidden_answer_among_several_refuses_the_fetch() {
         "{result:?}"
     );
     assert!(files.requests().is_empty());
+}
+
+/// The https success path, end to end: a file host whose certificate comes
+/// from a test CA, and a fetcher told to trust that CA (as production trusts
+/// the web PKI roots, which refuse the same host).
+#[actix_web::test]
+async fn fetches_over_https_from_a_host_its_roots_trust() {
+    relay::upstream::client::install_crypto_provider();
+    let ca = TestCa::new();
+    let leaf = ca.leaf(7);
+    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(vec![leaf.der], key).unwrap();
+    let files = FileServer::start_with(String::new(), Some(config));
+    let url = format!("https://127.0.0.1:{}/file", files.addr.port());
+    let policy = FetchPolicy { total_timeout: Duration::from_secs(5), ..FetchPolicy::default() };
+    let trusting = Fetcher::new(policy.clone(), ca.client_config()).with_address_check(check_public_or_loopback);
+    let file = trusting.fetch(&url).await.unwrap();
+    assert_eq!(file.bytes, "hello file");
+    assert_eq!(file.content_type, "text/plain; charset=utf-8");
+    let public_roots = Fetcher::new(policy, tls()).with_address_check(check_public_or_loopback);
+    let refused = public_roots.fetch(&url).await;
+    assert!(refused.is_err(), "a certificate from an unknown CA must fail: {refused:?}");
+    assert_eq!(files.requests().len(), 1, "only the trusting fetch reached the host");
 }
 
 #[actix_web::test]

@@ -3,6 +3,7 @@
 
 mod demo;
 mod serve;
+mod shutdown;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -55,6 +56,12 @@ pub enum Command {
         /// Format of the access log and the relay's own logs: text or json.
         #[arg(long, value_name = "FORMAT", default_value = "text", env = "RELAY_LOG_FORMAT")]
         log_format: crate::telemetry::access::Format,
+        /// Serve /health, /ready and /relay/status on this address, without a relay key (a bare PORT means loopback).
+        #[arg(long, value_name = "ADDR", env = "RELAY_ADMIN_LISTEN", value_parser = crate::admin::parse_address)]
+        admin_listen: Option<SocketAddr>,
+        /// After SIGTERM or SIGINT, how long requests and streams may finish before they are ended.
+        #[arg(long, value_name = "DURATION", env = "RELAY_DRAIN_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+        drain_timeout: std::time::Duration,
     },
     /// Serve the routes in front of a built-in mock upstream: try the relay with no API key and no network.
     Demo {
@@ -113,19 +120,31 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max, access_log, log_format } => {
-            serve::serve(serve::ServeArgs {
-                routes,
-                listen,
-                allow_open,
-                workers,
-                watch: !no_watch,
-                log,
-                log_body_max,
-                access_log,
-                log_format,
-            })
-        }
+        Command::Serve {
+            routes,
+            listen,
+            allow_open,
+            workers,
+            no_watch,
+            log,
+            log_body_max,
+            access_log,
+            log_format,
+            admin_listen,
+            drain_timeout,
+        } => serve::serve(serve::ServeArgs {
+            routes,
+            listen,
+            allow_open,
+            workers,
+            watch: !no_watch,
+            log,
+            log_body_max,
+            access_log,
+            log_format,
+            admin_listen,
+            drain_timeout,
+        }),
         Command::Demo { routes, listen } => demo::demo(demo::DemoArgs { routes, listen }),
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
@@ -168,6 +187,11 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `--drain-timeout`: a duration, by the spec's one duration parser.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::units::duration(text).map_err(|e| format!("{e}; write e.g. 5m or 30s"))
 }
 
 /// `--log-body-max`: a byte size, by the spec's one size parser.

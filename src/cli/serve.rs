@@ -6,16 +6,20 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::print_errors;
+use super::shutdown::{self, StopSignals, Stopped};
 use crate::compile::RELAY_KEYS_VAR;
+use crate::drain::Drain;
 use crate::env::Env;
 use crate::live::Live;
 use crate::reload::Reloader;
 use crate::table::{DEFAULT_LISTENER, Table, UpstreamAuth, WhenKeyMissing};
 use crate::telemetry::access::{AccessLog, Format};
+use crate::tls::ReloadingCert;
 use crate::traffic_log::{DEFAULT_BODY_MAX, LogFile, TrafficLog};
-use crate::{server, watcher};
+use crate::{admin, server, watcher};
 
 /// The address of the `default` listener when neither `--listen` nor the
 /// routes give one.
@@ -36,6 +40,10 @@ pub struct ServeArgs {
     pub access_log: String,
     /// `--log-format`.
     pub log_format: Format,
+    /// `--admin-listen`: the admin address (see [`crate::admin`]).
+    pub admin_listen: Option<SocketAddr>,
+    /// `--drain-timeout`: how long requests may finish after SIGTERM.
+    pub drain_timeout: Duration,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -75,7 +83,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     log_upstream_keys(&live);
-    let mut logs = match open_logs(table, &addresses, &args, &env) {
+    let logs = match open_logs(table, &addresses, &args, &env) {
         Ok(logs) => logs,
         Err(message) => {
             eprintln!("error: {message}");
@@ -84,8 +92,16 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(routes = table.routes.len(), listeners = addresses.len(), dirs = %super::display_dirs(routes), "relay starting");
     drop(live);
+    let certs = match load_certs(&reloader.live().load().table, &addresses) {
+        Ok(certs) => certs,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut bound = Vec::with_capacity(addresses.len());
-    for (name, addr) in addresses {
+    let admin_address = args.admin_listen.map(|addr| ("--admin-listen".to_owned(), addr));
+    for (name, addr) in addresses.into_iter().chain(admin_address) {
         match TcpListener::bind(addr) {
             Ok(listener) => bound.push((name, listener)),
             Err(e) => {
@@ -94,40 +110,58 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     }
+    let admin_listener = args.admin_listen.and_then(|_| bound.pop()).map(|(_, listener)| listener);
+
     let watched: Vec<PathBuf> = routes.iter().flat_map(|dir| [dir.clone(), dir.with_file_name("schemas")]).collect();
     let result = actix_web::rt::System::new().block_on(async move {
         // Watch before anything is announced, then look once more: a change
         // made between the first load and the watch is not missed.
-        let (signal, mut signals) = tokio::sync::mpsc::channel(1);
+        let (signal, mut reloads) = tokio::sync::mpsc::channel(1);
         let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
             w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", super::display_dirs(&watched))).ok()
         });
         reloader.reload();
+        let signals = StopSignals::install()?;
+        let drain = Drain::default();
         let mut servers = Vec::with_capacity(bound.len());
         for (name, listener) in bound {
+            let tls = certs.get(&name).cloned();
             if let Ok(addr) = listener.local_addr() {
-                tracing::info!(listener = %name, "relay listening on http://{addr}");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                tracing::info!(listener = %name, "relay listening on {scheme}://{addr}");
             }
             let options = server::Options {
                 workers: args.workers,
                 reloader: Some(reloader.clone()),
-                traffic_log: logs.remove(&name),
+                traffic_log: logs.get(&name).cloned(),
                 access_log: access_log.clone(),
                 listener: Some(name),
+                tls,
+                drain: drain.clone(),
+                shutdown_timeout: Some(args.drain_timeout + shutdown::FINAL_GRACE * 2),
                 ..Default::default()
             };
             servers.push(server::run(listener, reloader.live(), &options)?);
         }
+        if let Some(listener) = admin_listener {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!("admin listening on http://{addr}");
+            }
+            let traffic_logs = logs.into_iter().collect();
+            let state = admin::Admin { reloader: reloader.clone(), drain: drain.clone(), traffic_logs };
+            actix_web::rt::spawn(admin::run(listener, state)?);
+        }
         actix_web::rt::spawn(forward_sighup(signal));
         actix_web::rt::spawn(async move {
-            while signals.recv().await.is_some() {
+            while reloads.recv().await.is_some() {
                 reloader.reload();
             }
         });
-        futures_util::future::try_join_all(servers).await.map(drop)
+        shutdown::serve_until_stopped(servers, signals, drain, args.drain_timeout).await
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Stopped::Drained) => ExitCode::SUCCESS,
+        Ok(Stopped::Forced) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -152,6 +186,23 @@ fn addresses(table: &Table, listen: Option<SocketAddr>) -> Vec<(String, SocketAd
         }
     }
     addresses
+}
+
+/// Loads the certificate of each TLS listener that will be opened, and
+/// starts polling its files for changes.
+fn load_certs(
+    table: &Table,
+    addresses: &[(String, SocketAddr)],
+) -> Result<HashMap<String, Arc<ReloadingCert>>, String> {
+    let mut certs = HashMap::new();
+    for (name, _) in addresses {
+        if let Some(files) = table.listener(name).and_then(|l| l.tls.clone()) {
+            let cert = ReloadingCert::load(files).map_err(|e| format!("listener `{name}`: {e}"))?;
+            cert.watch();
+            certs.insert(name.clone(), cert);
+        }
+    }
+    Ok(certs)
 }
 
 /// Opens (truncates) the traffic log files: a listener's own `log`, else

@@ -26,6 +26,7 @@ pub struct Declared {
     /// `inherit`: the listener whose routes this one serves too, and where
     /// that was written.
     pub inherit: Option<(String, Origin)>,
+    pub tls: Option<crate::tls::CertFiles>,
 }
 
 /// The declared listeners by name, and the names of those that failed
@@ -64,6 +65,7 @@ pub fn declared(
                     .map_err(|_| format!("`listen = {text:?}` is not an address such as \"127.0.0.1:5101\""))
             });
             let (log, log_body_max) = log_settings(file, spec.get_ref(), env, errors);
+            let tls = spec.get_ref().tls.as_ref().and_then(|tls| super::edge::tls(&file.source, tls, env, errors));
             let inherit = spec.get_ref().inherit.as_ref().map(|parent| {
                 let (line, column) = file.source.line_col(parent.span().start);
                 (parent.get_ref().clone(), Origin { file: file.source.path.clone(), line, column })
@@ -77,6 +79,7 @@ pub fn declared(
                         log,
                         log_body_max,
                         inherit,
+                        tls,
                     },
                 )),
                 Err(message) => {
@@ -163,11 +166,11 @@ pub fn build(
     for (name, declared) in all {
         let served = routes.iter().enumerate().filter(|(_, route)| route.listeners.contains(&name)).map(|(i, _)| i);
         let matcher = build_matcher(routes, segments, served, errors);
-        let (listen, origin, log, log_body_max) = match declared {
-            Some(d) => (Some(d.listen), Some(d.origin), d.log, d.log_body_max),
-            None => (None, None, None, None),
+        let (listen, origin, log, log_body_max, tls) = match declared {
+            Some(d) => (Some(d.listen), Some(d.origin), d.log, d.log_body_max, d.tls),
+            None => (None, None, None, None, None),
         };
-        listeners.push(Listener { name, listen, origin, matcher, log, log_body_max });
+        listeners.push(Listener { name, listen, origin, matcher, log, log_body_max, tls });
     }
     listeners
 }

@@ -4,6 +4,7 @@
 //! route, every duplicate. It returns either a table that is safe to serve or
 //! the full list of located errors. A table that fails never serves.
 
+mod edge;
 mod inherit;
 mod listeners;
 mod overrides;
@@ -89,6 +90,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
         }
     }
     check_unique_ids(&routes, &mut errors);
+    let cors = edge::cors_table(files, &mut errors);
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
     inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
@@ -101,7 +103,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now() })
+    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now(), cors })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their

@@ -8,11 +8,13 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+mod edge;
 pub mod guard;
 mod load;
 pub mod retry;
 pub mod units;
 
+pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
 pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
 
 use std::collections::BTreeMap;
@@ -55,6 +57,10 @@ pub struct ListenerSpec {
     /// Also serve the routes of this listener, where none of this
     /// listener's own routes has the same path and method.
     pub inherit: Option<Spanned<String>>,
+    /// Serve this listener over TLS (see [`TlsSpec`]).
+    pub tls: Option<Spanned<TlsSpec>>,
+    /// Browser origins allowed on this listener's routes (see [`CorsSpec`]).
+    pub cors: Option<Spanned<CorsSpec>>,
 }
 
 /// `[upstream.NAME]`: where requests go and how the relay authenticates there.
@@ -187,6 +193,8 @@ pub struct RouteSpec {
     /// Replaces the route with the same id defined in another file.
     #[serde(default, rename = "override")]
     pub replaces: bool,
+    /// This route's own CORS settings, or `false` for none (default: the listener's).
+    pub cors: Option<Spanned<RouteCorsSpec>>,
 }
 
 /// What a route relays: HTTP requests, or WebSocket sessions.

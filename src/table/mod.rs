@@ -35,6 +35,8 @@ pub struct Table {
     pub listeners: Vec<Listener>,
     pub client_keys: ClientKeys,
     pub loaded_at: SystemTime,
+    /// The listeners' and routes' CORS settings (see [`crate::cors`]).
+    pub cors: crate::cors::CorsTable,
 }
 
 /// The listener of `relay serve --listen`, serving every route that names none.
@@ -52,6 +54,8 @@ pub struct Listener {
     pub log: Option<std::path::PathBuf>,
     /// `log_body_max`: where this listener's logged bodies are cut.
     pub log_body_max: Option<u64>,
+    /// `tls`: served over TLS with these files (read at startup, then polled).
+    pub tls: Option<crate::tls::CertFiles>,
 }
 
 /// A request matched to a route, with the upstream URL it goes to.

@@ -87,11 +87,11 @@ pub fn build(
 ) -> Client {
     install_crypto_provider();
     let connector = Connector::new()
+        .max_http_version(awc::http::Version::HTTP_11)
         .rustls_0_23(tls)
         .connector(connect)
         .timeout(connect_timeout)
-        .handshake_timeout(handshake_timeout)
-        .max_http_version(awc::http::Version::HTTP_11);
+        .handshake_timeout(handshake_timeout);
     let connector = match limit {
         Some(limit) => connector.limit(limit),
         None => connector.limit(0).conn_keep_alive(Duration::from_secs(30)).conn_lifetime(Duration::from_secs(300)),

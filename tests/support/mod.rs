@@ -1,12 +1,14 @@
 //! Shared parts of the real-socket tests: a recording test upstream
 //! ([`upstream`]) and a relay started in-process or as the real binary
 //! ([`relay`]), a raw HTTP/1.1 client ([`raw`]), golden files
-//! ([`golden`]) and a WebSocket test upstream ([`ws_upstream`]). Everything listens on 127.0.0.1 with port 0.
+//! ([`golden`]), a WebSocket test upstream ([`ws_upstream`]) and a test
+//! certificate authority ([`tls`]). Everything listens on 127.0.0.1 with port 0.
 
 #![allow(dead_code)] // each test crate uses a different part
 
 pub mod golden;
 pub mod raw;
 pub mod relay;
+pub mod tls;
 pub mod upstream;
 pub mod ws_upstream;

@@ -106,9 +106,18 @@ impl Process {
         let named = listeners.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let addr =
-                    line.split("relay listening on http://").nth(1).and_then(|rest| rest.split_whitespace().next());
-                // Text or JSON log lines: the address ends at its last digit.
+                let admin =
+                    line.split("admin listening on http://").nth(1).and_then(|rest| rest.split_whitespace().next());
+                // Text or JSON log lines: an address ends at its last digit.
+                let admin = admin.map(|a| a.trim_end_matches(|c: char| !c.is_ascii_digit()));
+                if let Some(addr) = admin.and_then(|a| a.parse::<SocketAddr>().ok()) {
+                    named.lock().unwrap().insert("admin".to_owned(), addr);
+                }
+                let addr = line
+                    .split("relay listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("relay listening on https://").nth(1))
+                    .and_then(|rest| rest.split_whitespace().next());
                 let addr = addr.map(|a| a.trim_end_matches(|c: char| !c.is_ascii_digit()));
                 if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok()) {
                     let name = line.split("listener=").nth(1).and_then(|rest| rest.split_whitespace().next());
@@ -141,11 +150,17 @@ impl Process {
         false
     }
 
-    /// The URL of `path` on the listener `name`, once it listens.
+    /// The URL of `path` on the listener `name` (`admin` for the admin
+    /// address), once it listens.
     pub fn url_on(&self, name: &str, path: &str) -> String {
+        format!("http://{}{path}", self.addr_of(name))
+    }
+
+    /// The address of the listener `name`, once it listens.
+    pub fn addr_of(&self, name: &str) -> SocketAddr {
         for _ in 0..200 {
             if let Some(addr) = self.listeners.lock().unwrap().get(name) {
-                return format!("http://{addr}{path}");
+                return *addr;
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -20,6 +20,7 @@
 //! - `/short/{n}`: declares `n` bytes in Content-Length, sends half, then closes
 //! - `/gated/{key}`: one event, then waits for [`Upstream::open_gate`], then two more
 //! - `/timed/{key}`: 4 events 300 ms apart; [`Upstream::sent_at`] tells when each left
+//! - `/paced/{n}/{ms}`: `n` events `ms` apart, then `data: [DONE]`
 //! - `/quiet/{key}`: one event, then silence; `/ticks/{key}`: an event every
 //!   50 ms; both note when the relay drops them ([`Upstream::dropped_at`])
 //! - `POST /responses` (case `text`) and `POST /responses/{case}`: a recorded Responses answer from
@@ -252,6 +253,11 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
         ["timed", key] => timed(key, shared.into_inner()),
         ["quiet", key] => watched(key, shared.into_inner(), false),
         ["ticks", key] => watched(key, shared.into_inner(), true),
+        ["paced", count, gap_ms] => {
+            let count: usize = count.parse().unwrap_or(1);
+            let events = (0..count).map(|i| format!("data: {{\"n\":{i}}}\n\n")).chain(["data: [DONE]\n\n".to_owned()]);
+            sse(events.collect(), Duration::from_millis(gap_ms.parse().unwrap_or(100)), None)
+        }
         ["big-headers"] => {
             HttpResponse::Ok().insert_header(("x-big", "b".repeat(60 * 1024))).json(serde_json::json!({}))
         }

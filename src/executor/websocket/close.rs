@@ -10,6 +10,7 @@
 //! | a protocol violation (bad frame)        | 1002          | 1002            |
 //! | no frame for `idle_timeout`             | 1001          | 1001            |
 //! | the session reached `max_duration`      | 1008          | 1008            |
+//! | the relay's drain timeout passed        | 1001          | 1001            |
 //! | the client vanished (no close frame)    | -             | 1001            |
 //! | the upstream vanished or failed         | 1011          | -               |
 //!
@@ -78,6 +79,8 @@ pub enum Ending {
     },
     Idle,
     Duration,
+    /// The relay is shutting down and its drain timeout passed.
+    Shutdown,
 }
 
 impl Ending {
@@ -92,6 +95,7 @@ impl Ending {
             }
             Ending::Idle => both(Close::new(GOING_AWAY, "idle timeout")),
             Ending::Duration => both(Close::new(POLICY, "maximum session duration reached")),
+            Ending::Shutdown => both(Close::new(GOING_AWAY, "relay shutting down")),
         }
     }
 }

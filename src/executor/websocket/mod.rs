@@ -89,7 +89,9 @@ pub async fn serve(
     response.upgrade("websocket").insert_header((header::SEC_WEBSOCKET_ACCEPT, accept));
     let (to_client, queued) = mpsc::channel(QUEUED_FOR_CLIENT);
     let client = frames::ClientFrames::new(payload, limits.max_message);
-    let session = pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned() };
+    let drain = req.app_data::<web::Data<crate::drain::Drain>>().map(|d| d.get_ref().clone()).unwrap_or_default();
+    let session =
+        pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned(), drain };
     actix_web::rt::spawn(pump::run(session));
     Ok(response.streaming(encoded(queued)))
 }

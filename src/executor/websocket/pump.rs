@@ -44,6 +44,8 @@ pub struct Session {
     pub upstream: UpstreamSocket,
     pub limits: WebSocketLimits,
     pub request_id: String,
+    /// Ends the session (1001) when the relay's drain deadline passes.
+    pub drain: crate::drain::Drain,
 }
 
 /// Why one direction stopped.
@@ -58,7 +60,7 @@ type UpStream = SplitStream<UpstreamSocket>;
 
 /// Relays until the session ends.
 pub async fn run(session: Session) {
-    let Session { mut client, to_client, upstream, limits, request_id } = session;
+    let Session { mut client, to_client, upstream, limits, request_id, drain } = session;
     let (mut up_tx, mut up_rx) = upstream.split();
     let activity = Cell::new(Instant::now());
     let deadline = Instant::now() + limits.max_duration;
@@ -71,6 +73,7 @@ pub async fn run(session: Session) {
             stop = &mut u2c => (Side::Upstream, stop),
             () = idle(&activity, limits.idle_timeout) => (Side::Client, Stop::Ended(Ending::Idle)),
             () = tokio::time::sleep_until(deadline) => (Side::Client, Stop::Ended(Ending::Duration)),
+            () = drain.deadline() => (Side::Client, Stop::Ended(Ending::Shutdown)),
         };
         match first {
             (Side::Client, Stop::Closed(close)) => {
