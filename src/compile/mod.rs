@@ -7,6 +7,7 @@
 mod listeners;
 mod path;
 mod route;
+mod schemas;
 mod upstream;
 mod values;
 mod websocket;
@@ -49,6 +50,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
 
     let mut routes = Vec::new();
     let mut segments = Vec::new();
+    let schemas = schemas::SchemaStore::default();
     for file in files {
         let cx = route::Context {
             source: &file.source,
@@ -56,6 +58,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             defaults: &file.spec.defaults,
             upstreams: &upstreams,
             broken_upstreams: &broken,
+            schemas: &schemas,
         };
         for spec in &file.spec.route {
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {

@@ -17,6 +17,7 @@ pub mod actions;
 pub mod checks;
 pub mod document;
 pub mod manifest;
+pub mod schemas;
 
 use std::collections::BTreeMap;
 
