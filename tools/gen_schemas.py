@@ -136,7 +136,36 @@ class Converter:
                 del out[exclusive]
         if out.pop("nullable", False) is True:
             out = nullable(out)
+        elif "default" in out and not default_fits(out):
+            del out["default"]  # the description has a few defaults its schema refuses
         return out
+
+
+TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool,
+         "array": list, "object": dict, "null": type(None)}
+
+
+def default_fits(schema):
+    value = schema["default"]
+    if value is None:
+        return allows_null(schema)
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    if kinds and not any(isinstance(value, TYPES.get(k, object)) for k in kinds):
+        return False
+    return not (isinstance(value, bool) and kinds and "boolean" not in kinds)
+
+
+def allows_null(schema):
+    kind = schema.get("type")
+    if kind is not None:
+        return kind == "null" or (isinstance(kind, list) and "null" in kind)
+    members = schema.get("anyOf", []) + schema.get("oneOf", [])
+    if members:
+        return any(isinstance(m, dict) and allows_null(m) and len(m) > 0 for m in members)
+    return not any(k in schema for k in ("$ref", "allOf", "enum", "const"))
 
 
 def nullable(schema):
@@ -146,7 +175,8 @@ def nullable(schema):
     elif isinstance(kind, list):
         schema["type"] = kind + ([] if "null" in kind else ["null"])
     else:
-        return {"anyOf": [schema, {"type": "null"}]}
+        outer = {k: schema.pop(k) for k in ("description", "default") if k in schema}
+        return {"anyOf": [schema, {"type": "null"}], **outer}
     if "enum" in schema and None not in schema["enum"]:
         schema["enum"] = schema["enum"] + [None]
     return schema

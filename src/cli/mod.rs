@@ -107,7 +107,7 @@ pub fn main() -> ExitCode {
                     routes.display()
                 );
                 print_warnings(&table);
-                ExitCode::SUCCESS
+                if table.documents.has_actions_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
             }
             None => ExitCode::FAILURE,
         },

@@ -192,7 +192,11 @@ fn log_upstream_keys(table: &Table) {
         }
     }
     for warning in &table.documents.warnings {
-        tracing::warn!("{warning}");
+        if warning.error {
+            tracing::error!("{warning}");
+        } else {
+            tracing::warn!("{warning}");
+        }
     }
 }
 
