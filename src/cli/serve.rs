@@ -76,11 +76,12 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         }
     }
     let watched = vec![routes.to_path_buf(), routes.with_file_name("schemas")];
+    let (dirs, trees) = (watched[..1].to_vec(), watched[1..].to_vec());
     let result = actix_web::rt::System::new().block_on(async move {
         // Watch before anything is announced, then look once more: a change
         // made between the first load and the watch is not missed.
         let (signal, mut signals) = tokio::sync::mpsc::channel(1);
-        let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
+        let _watcher = args.watch.then(|| watcher::watch(&dirs, &trees, signal.clone())).and_then(|w| {
             w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", routes_display(&watched))).ok()
         });
         reloader.reload();

@@ -193,11 +193,22 @@ fn warn_listener_changes(old: &Table, new: &Table) {
 
 /// Names, sizes and modification times of the files beside the specs that
 /// compiling reads: everything else in the routes directory (model lists)
-/// and the `schemas/` directory beside it. A change means a full rebuild.
+/// and the `schemas/` directory beside it, with its subfolders. A change
+/// means a full rebuild.
 fn side_files_fingerprint(dir: &Path) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for folder in [dir.to_path_buf(), dir.with_file_name("schemas")] {
+    let mut folders = vec![dir.to_path_buf(), dir.with_file_name("schemas")];
+    let mut at = 1;
+    while let Some(folder) = folders.get(at).cloned() {
+        at += 1;
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut subfolders: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && is_side_file(p)).collect();
+        subfolders.sort();
+        folders.extend(subfolders);
+    }
+    for folder in folders {
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = entries
             .flatten()
