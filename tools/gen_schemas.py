@@ -24,7 +24,8 @@ extensions are dropped).
 
     python3 tools/gen_schemas.py OPENAPI.yaml            # write the files
     python3 tools/gen_schemas.py OPENAPI.yaml --suggest  # print, per route,
-        the references it could add (routes matched by method and path)
+        the references it could add (routes matched by method and path;
+        a POST the description gives no body gets relay/no_body.json)
 
 Options: --routes DIR (default routes.d), --out DIR (default schemas/openai).
 Needs PyYAML.
@@ -42,6 +43,8 @@ import yaml
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 KINDS = ("request", "multipart", "query", "response")
 COMPONENT = "#/components/schemas/"
+# The hand-written schema of operations that take no body.
+NO_BODY = "relay/no_body.json"
 
 
 def load_description(path):
@@ -271,6 +274,8 @@ def suggest(routes_dir, description):
             keys = {}
             if body_schema(op, "application/json") and "application/json" in accept:
                 keys["request_schema"] = f"openai/{op_id}.request.json"
+            elif method.upper() == "POST" and "requestBody" not in op and "application/json" in accept:
+                keys["request_schema"] = NO_BODY
             if body_schema(op, "multipart/form-data") and "multipart/form-data" in accept:
                 keys["multipart_schema"] = f"openai/{op_id}.multipart.json"
             if any(p.get("in") == "query" for p in op.get("parameters", []) if isinstance(p, dict)):

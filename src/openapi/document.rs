@@ -309,7 +309,9 @@ fn request_body(route: &Route, method: &Method, style: &mut Style<'_>) -> Option
         };
         content.insert(media.clone(), json!({"schema": schema}));
     }
-    Some(json!({"required": described, "content": content}))
+    // A schema that admits only `{}` says the operation takes no body.
+    let empty = schemas.request.as_ref().is_some_and(|s| s.value.get("maxProperties") == Some(&json!(0)));
+    Some(json!({"required": described && !empty, "content": content}))
 }
 
 /// A `validate` schema inside the document: `$schema` and `$id` are dropped
