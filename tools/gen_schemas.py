@@ -19,8 +19,9 @@ schemas/openai/ that no route references any more), so the relay, its tests
 and CI never need the description itself. Each file is self-contained JSON
 Schema 2020-12: the components it uses are bundled under `$defs`, and the
 OpenAPI quirks are converted (`nullable`, boolean `exclusiveMinimum`,
-`$recursiveRef`, duplicate `required` entries; `discriminator` and `x-*`
-extensions are dropped).
+`$recursiveRef`, duplicate `required` entries, defaults their schema
+refuses; `discriminator` and `x-*` extensions are dropped), and the few
+mistakes listed in FIXES are corrected.
 
     python3 tools/gen_schemas.py OPENAPI.yaml            # write the files
     python3 tools/gen_schemas.py OPENAPI.yaml --suggest  # print, per route,
@@ -43,6 +44,10 @@ import yaml
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 KINDS = ("request", "multipart", "query", "response")
 COMPONENT = "#/components/schemas/"
+# Mistakes of the description, fixed in the output: (component, required
+# entry to drop). The request to create a Realtime session requires
+# `client_secret`, a field of the answer.
+FIXES = {("RealtimeSessionCreateRequest", "client_secret")}
 # The hand-written schema of operations that take no body.
 NO_BODY = "relay/no_body.json"
 
@@ -90,6 +95,10 @@ class Converter:
             if name not in defs:
                 defs[name] = None
                 defs[name] = self.convert(self.components[name], name, pending)
+                required = defs[name].get("required", [])
+                defs[name]["required"] = [r for r in required if (name, r) not in FIXES]
+                if not defs[name]["required"]:
+                    del defs[name]["required"]
         out = {"$schema": DIALECT, "$comment": comment}
         out.update(root)
         if defs:

@@ -246,11 +246,17 @@ fn parameters(route: &Route, style: &Style<'_>) -> Vec<Value> {
     let mut out: Vec<Value> = route.params.iter().map(|name| path_parameter(name, &route.path)).collect();
     let Some(query) = route.docs.schemas.query.as_deref() else { return out };
     for (name, required, schema) in query.query_parameters() {
-        let mut param = schemas::parameter(name, "query", required, schema);
         if let Style::Actions = style {
+            // Actions do not read streams.
+            if name == "stream" {
+                continue;
+            }
+            let mut param = schemas::parameter(name, "query", required, &trim::trim(schema, trim::REQUEST_DEPTH));
             actions_parameter(&mut param);
+            out.push(param);
+        } else {
+            out.push(schemas::parameter(name, "query", required, schema));
         }
-        out.push(param);
     }
     out
 }
