@@ -290,6 +290,39 @@ async fn editing_a_route_changes_the_document_after_the_reload() {
     }
 }
 
+#[actix_web::test]
+async fn an_actions_error_in_a_reload_leaves_that_route_out_and_applies_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let actions = "openapi = { actions = [\"s\"] }\n";
+    let first = format!("{UPSTREAM}{}", route("a", "GET", "/v1/a", &format!("summary = \"first\"\n{actions}")));
+    std::fs::write(dir.path().join("routes.toml"), first).unwrap();
+    let relay = support::relay::Process::start(dir.path(), &[], &[]);
+    let client = support::relay::client();
+    let get = |path: &'static str| {
+        let request = client.get(relay.url(path));
+        async move { json(&request.send().await.unwrap().body().limit(1 << 20).await.unwrap()) }
+    };
+    let long = "x".repeat(301);
+    let second = format!(
+        "{UPSTREAM}{}{}",
+        route("a", "GET", "/v1/a", &format!("summary = \"second\"\n{actions}")),
+        route("b", "GET", "/v1/b", &format!("summary = \"{long}\"\n{actions}"))
+    );
+    std::fs::write(dir.path().join("routes.toml"), second).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get("/openapi.actions/s.json").await["paths"]["/v1/a"]["get"]["summary"] != "second" {
+        assert!(Instant::now() < deadline, "the reload did not apply; log:\n{}", relay.log.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(get("/openapi.actions/s.json").await["paths"].get("/v1/b").is_none(), "b breaks a rule");
+    assert!(get("/openapi.json").await["paths"]["/v1/b"]["get"].is_object(), "b is still served and documented");
+    assert!(
+        relay.wait_for_log("routes.toml:16:11: error: the summary of route `b` has 301 characters"),
+        "the error is logged, located; log:\n{}",
+        relay.log.lock().unwrap()
+    );
+}
+
 #[test]
 fn the_openapi_command_prints_documents_and_check_prints_warnings() {
     let relay = |args: &[&str]| {

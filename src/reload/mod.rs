@@ -145,6 +145,7 @@ impl Reloader {
             table.version = state.version;
             (added, removed, routes_changed) = route_diff(&old, &table);
             warn_listener_changes(&old, &table);
+            log_actions_errors(&table);
             state.loaded_at = Some(table.loaded_at);
             state.side_files = side_files;
             self.table.store(Arc::new(table));
@@ -188,6 +189,14 @@ fn warn_listener_changes(old: &Table, new: &Table) {
     };
     if addresses(old) != addresses(new) {
         tracing::warn!("listener addresses changed in the routes; they apply after a restart");
+    }
+}
+
+/// Actions errors do not stop a reload (their routes only leave the Actions
+/// documents), so they are logged here, located.
+fn log_actions_errors(table: &Table) {
+    for problem in table.documents.warnings.iter().filter(|w| w.error) {
+        tracing::error!("{problem}");
     }
 }
 
