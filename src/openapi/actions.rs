@@ -49,7 +49,7 @@ pub fn consequential(route: &Route, method: &Method) -> bool {
 /// The operation object as it appears in an Actions document: schemas
 /// inlined and trimmed, one security scheme, `x-openai-isConsequential`.
 pub fn operation_value(op: &Operation<'_>) -> Value {
-    let mut value = document::operation(op, &mut Style::Actions);
+    let mut value = super::operation::operation(op, &mut Style::Actions);
     value["security"] = if op.spec.public { json!([]) } else { json!([{BEARER_SCHEME: []}]) };
     value["x-openai-isConsequential"] = consequential(op.spec, &op.method).into();
     value

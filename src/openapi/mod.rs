@@ -4,7 +4,8 @@
 //! kept in it ([`Documents`], serialized once), so a reload publishes routes
 //! and documents together and serving a document is a lookup:
 //!
-//! - [`document`]: the full document, one operation per (route, method).
+//! - [`document`]: the full document, one operation per (route, method);
+//!   [`operation`] builds each operation object.
 //! - [`actions`]: one document per Actions set (`openapi = { actions = [...] }`).
 //! - [`checks`]: the rules ChatGPT Actions impose; an error leaves its route
 //!   out of the Actions documents (the table still serves), and is kept with
@@ -20,6 +21,7 @@ pub mod actions;
 pub mod checks;
 pub mod document;
 pub mod manifest;
+pub mod operation;
 pub mod schemas;
 pub mod trim;
 
