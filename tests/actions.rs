@@ -234,7 +234,8 @@ async fn actions_routes_refuse_a_bad_body_with_the_pointer_before_the_upstream()
     let cases = [
         ("/v1/proxy", json!({"method": "GET", "path": "/v1/models", "query": {"limit": {"nested": 1}}}), "/query"),
         ("/v1/proxy", json!({"method": 5, "path": "/v1/models"}), "/method"),
-        ("/v1/proxy", json!({"path": "/v1/models"}), "/"),
+        ("/v1/proxy", json!({"path": "/v1/models"}), "/method"),
+        ("/v1/proxy", json!({"method": "GET", "path": "/v1/models", "headers": {}}), "/headers"),
         ("/v1/actions/images/edits", json!({"prompt": "a hat", "n": 99, "image_base64": png}), "/n"),
         ("/v1/actions/images/edits", json!({"prompt": "a hat", "size": "3x3", "image_base64": png}), "/size"),
         ("/v1/actions/images/variations", json!({"n": "two", "image_base64": png}), "/n"),
