@@ -174,7 +174,10 @@ mod tests {
     fn event_streams_are_recognised() {
         let mut headers = HeaderMap::new();
         assert!(!is_sse(&headers));
-        headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("Text/Event-Stream; charset=utf-8"));
+        headers.insert(
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::HeaderValue::from_static("Text/Event-Stream; charset=utf-8"),
+        );
         assert!(is_sse(&headers));
     }
 }

@@ -20,13 +20,17 @@ pub const QUIET: Duration = Duration::from_millis(200);
 /// The longest a burst can delay its reload.
 pub const MAX_DELAY: Duration = Duration::from_millis(1000);
 
-/// Starts watching `dirs` (those that exist). Keep the returned watcher
-/// alive for as long as reloads should happen.
-pub fn watch(dirs: &[PathBuf], signal: Sender<()>) -> notify::Result<RecommendedWatcher> {
+/// Starts watching `dirs` (those that exist); the second list with their
+/// subfolders (`schemas/openai/...`). Keep the returned watcher alive for as
+/// long as reloads should happen.
+pub fn watch(dirs: &[PathBuf], trees: &[PathBuf], signal: Sender<()>) -> notify::Result<RecommendedWatcher> {
     let (events, incoming) = channel();
     let mut watcher = notify::recommended_watcher(events)?;
     for dir in dirs.iter().filter(|d| d.is_dir()) {
         watcher.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    for dir in trees.iter().filter(|d| d.is_dir()) {
+        watcher.watch(dir, RecursiveMode::Recursive)?;
     }
     std::thread::Builder::new().name("relay-watcher".into()).spawn(move || debounce(&incoming, &signal))?;
     Ok(watcher)

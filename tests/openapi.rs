@@ -1,8 +1,9 @@
 //! The generated OpenAPI and ChatGPT Actions documents: the shipped routes'
-//! documents parse as OpenAPI 3.1, the `files` Actions set is golden
-//! (`RELAY_BLESS=1` rewrites it), each Actions rule fails a small spec with a
-//! located message, and the endpoints answer on a running relay, also after
-//! a reload.
+//! documents parse as OpenAPI 3.1, the `files` and `images` Actions sets are
+//! golden (`RELAY_BLESS=1` rewrites them), each Actions rule leaves a route
+//! of a small spec out of the Actions documents with a located message (the
+//! table still compiles), and the endpoints answer on a running relay, also
+//! after a reload.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
@@ -44,9 +45,22 @@ fn compile(routes: &str) -> (Result<Live, Vec<String>>, Vec<String>) {
 
 fn errors_of(routes: &str) -> Vec<String> {
     match compile(routes).0 {
-        Ok(_) => panic!("the routes compiled, but an Actions rule should fail them"),
+        Ok(_) => panic!("the routes compiled, but a rule should fail them"),
         Err(errors) => errors,
     }
+}
+
+/// The Actions errors of a spec that still compiles; the routes they name
+/// are in no Actions document.
+fn actions_errors_of(routes: &str) -> Vec<String> {
+    let (table, problems) = compile(routes);
+    let table = table.unwrap_or_else(|e| panic!("an Actions problem must not fail the table: {e:?}"));
+    assert!(table.documents.has_actions_errors());
+    for set in table.documents.actions.values().chain(&table.documents.default_actions) {
+        let paths = json(set)["paths"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert!(paths.iter().all(|p| p == "/v1/health"), "a route with an Actions error is listed: {paths:?}");
+    }
+    problems.into_iter().filter(|p| p.contains(": error: ")).collect()
 }
 
 fn route(id: &str, method: &str, path: &str, extra: &str) -> String {
@@ -59,7 +73,9 @@ fn shipped_document_is_openapi_3_1_with_one_operation_per_route_method() {
     let text = std::str::from_utf8(&table.documents.full).unwrap();
     let spec = oas3::from_json(text).unwrap_or_else(|e| panic!("oas3 cannot parse the document: {e}"));
     assert_eq!(spec.openapi, "3.1.0");
-    let expected: usize = table.table.routes.iter().filter(|r| !r.docs.hidden).map(|r| r.methods.len()).sum();
+    // Every route method, and the relay's own health check.
+    let expected: usize =
+        table.table.routes.iter().filter(|r| !r.docs.hidden).map(|r| r.methods.len()).sum::<usize>() + 1;
     let operations: Vec<_> = spec.operations().collect();
     assert_eq!(operations.len(), expected);
     let ids: HashSet<_> = operations.iter().map(|(_, _, op)| op.operation_id.clone().unwrap()).collect();
@@ -93,16 +109,26 @@ fn files_actions_document_is_golden() {
     let pretty = serde_json::to_string_pretty(&json(doc)).unwrap() + "\n";
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openapi/actions_files.json");
     support::golden::assert_golden(&path, &pretty);
-    // The default set is the union of the shipped sets.
+    // The default set: what the replaced relay's Actions document offered.
     let default = json(table.documents.actions_set("default").unwrap());
     let paths: Vec<&String> = default["paths"].as_object().unwrap().keys().collect();
     let expected = [
         "/v1/actions/images/edits",
         "/v1/actions/images/variations",
+        "/v1/embeddings",
         "/v1/files",
         "/v1/files/{file_id}",
+        "/v1/health",
+        "/v1/images/generations",
+        "/v1/models",
+        "/v1/models/{model}",
+        "/v1/proxy",
+        "/v1/realtime/sessions",
         "/v1/responses",
+        "/v1/responses/compact",
         "/v1/responses/{response_id}",
+        "/v1/responses/{response_id}/cancel",
+        "/v1/responses/{response_id}/input_items",
     ];
     assert_eq!(paths, expected);
     assert_eq!(default["paths"]["/v1/responses"]["post"]["x-openai-isConsequential"], true);
@@ -110,7 +136,8 @@ fn files_actions_document_is_golden() {
 
 #[test]
 fn an_invalid_operation_id_is_located() {
-    let errors = errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"s\"], operation_id = \"list a\" }\n"));
+    let errors =
+        actions_errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"s\"], operation_id = \"list a\" }\n"));
     assert_eq!(
         errors,
         ["routes.toml:8:11: error: operationId \"list a\" of route `a` is not valid for ChatGPT Actions\n  \
@@ -122,7 +149,7 @@ fn an_invalid_operation_id_is_located() {
 fn long_summaries_and_descriptions_are_located() {
     let long = "x".repeat(301);
     let extra = format!("summary = \"{long}\"\ndescription = \"{long}\"\nopenapi = {{ actions = [\"s\"] }}\n");
-    let errors = errors_of(&route("a", "GET", "/v1/a", &extra));
+    let errors = actions_errors_of(&route("a", "GET", "/v1/a", &extra));
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[0].starts_with(
         "routes.toml:10:11: error: the summary of route `a` has 301 characters; ChatGPT Actions allow 300\n"
@@ -136,7 +163,7 @@ fn long_summaries_and_descriptions_are_located() {
 #[test]
 fn multipart_in_an_actions_set_is_an_error_with_a_hint() {
     let extra = "body = { accept = [\"multipart/form-data\"] }\nopenapi = { actions = [\"images\"] }\n";
-    let errors = errors_of(&route("images.edit", "POST", "/v1/images/edits", extra));
+    let errors = actions_errors_of(&route("images.edit", "POST", "/v1/images/edits", extra));
     assert_eq!(
         errors,
         [
@@ -148,9 +175,9 @@ fn multipart_in_an_actions_set_is_an_error_with_a_hint() {
 
 #[test]
 fn set_names_hidden_routes_and_duplicate_operation_ids_are_errors() {
-    let errors = errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"my set\"] }\n"));
+    let errors = actions_errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"my set\"] }\n"));
     assert!(errors[0].starts_with("routes.toml:8:11: error: Actions set name \"my set\" of route `a` is not valid"));
-    let errors = errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"s\"], hidden = true }\n"));
+    let errors = actions_errors_of(&route("a", "GET", "/v1/a", "openapi = { actions = [\"s\"], hidden = true }\n"));
     assert!(errors[0].starts_with("routes.toml:8:11: error: route `a` is hidden but listed in an Actions set"));
     let routes = route("a", "GET", "/v1/a", "openapi = { operation_id = \"same\" }\n")
         + &route("b", "GET", "/v1/b", "openapi = { operation_id = \"same\" }\n");
@@ -163,7 +190,9 @@ fn set_names_hidden_routes_and_duplicate_operation_ids_are_errors() {
 
 #[test]
 fn streaming_binary_and_large_sets_are_warnings() {
-    let mut routes = route("s", "POST", "/v1/s", "openapi = { actions = [\"s\"], response = \"sse\" }\n");
+    // An audio body: not JSON, so no schema is expected.
+    let mut routes = route("s", "POST", "/v1/s", "openapi = { actions = [\"s\"], response = \"sse\" }\n")
+        .replace("path = \"/v1/s\"\n", "path = \"/v1/s\"\nbody = { accept = [\"audio/*\"] }\n");
     routes += &route("b", "GET", "/v1/b", "openapi = { actions = [\"s\"], response = \"binary\" }\n");
     for i in 0..29 {
         routes += &route(&format!("r{i}"), "GET", &format!("/v1/r{i}"), "openapi = { actions = [\"s\"] }\n");
@@ -171,8 +200,8 @@ fn streaming_binary_and_large_sets_are_warnings() {
     let (table, warnings) = compile(&routes);
     let table = table.unwrap();
     assert_eq!(warnings.len(), 4, "{warnings:?}");
-    assert!(warnings[0].starts_with("routes.toml:8:11: warning: route `s` can stream server-sent events"));
-    assert!(warnings[1].starts_with("routes.toml:14:11: warning: route `b` returns binary content"));
+    assert!(warnings[0].starts_with("routes.toml:9:11: warning: route `s` can stream server-sent events"));
+    assert!(warnings[1].starts_with("routes.toml:15:11: warning: route `b` returns binary content"));
     assert!(warnings[2].contains("warning: Actions set `s` has 31 operations; ChatGPT uses at most 30"));
     assert!(warnings[3].contains("warning: Actions set `default` has 31 operations"));
     let doc = json(table.documents.actions_set("s").unwrap());
@@ -232,7 +261,7 @@ async fn the_endpoints_answer_without_a_relay_key() {
         assert_eq!(status, 200);
         assert_eq!(manifest["auth"]["required"], true);
         assert_eq!(manifest["auth"]["header"], "X-Relay-Key");
-        assert_eq!(manifest["actions"]["sets"][0]["url"], "http://127.0.0.1:8080/openapi.actions/files.json");
+        assert_eq!(manifest["actions"]["sets"][1]["url"], "http://127.0.0.1:8080/openapi.actions/files.json");
     }
     // Other routes still need the key.
     assert_eq!(client.get(relay.url("/v1/models")).send().await.unwrap().status().as_u16(), 401);
@@ -261,6 +290,39 @@ async fn editing_a_route_changes_the_document_after_the_reload() {
     }
 }
 
+#[actix_web::test]
+async fn an_actions_error_in_a_reload_leaves_that_route_out_and_applies_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let actions = "openapi = { actions = [\"s\"] }\n";
+    let first = format!("{UPSTREAM}{}", route("a", "GET", "/v1/a", &format!("summary = \"first\"\n{actions}")));
+    std::fs::write(dir.path().join("routes.toml"), first).unwrap();
+    let relay = support::relay::Process::start(dir.path(), &[], &[]);
+    let client = support::relay::client();
+    let get = |path: &'static str| {
+        let request = client.get(relay.url(path));
+        async move { json(&request.send().await.unwrap().body().limit(1 << 20).await.unwrap()) }
+    };
+    let long = "x".repeat(301);
+    let second = format!(
+        "{UPSTREAM}{}{}",
+        route("a", "GET", "/v1/a", &format!("summary = \"second\"\n{actions}")),
+        route("b", "GET", "/v1/b", &format!("summary = \"{long}\"\n{actions}"))
+    );
+    std::fs::write(dir.path().join("routes.toml"), second).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get("/openapi.actions/s.json").await["paths"]["/v1/a"]["get"]["summary"] != "second" {
+        assert!(Instant::now() < deadline, "the reload did not apply; log:\n{}", relay.log.lock().unwrap());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(get("/openapi.actions/s.json").await["paths"].get("/v1/b").is_none(), "b breaks a rule");
+    assert!(get("/openapi.json").await["paths"]["/v1/b"]["get"].is_object(), "b is still served and documented");
+    assert!(
+        relay.wait_for_log("routes.toml:16:11: error: the summary of route `b` has 301 characters"),
+        "the error is logged, located; log:\n{}",
+        relay.log.lock().unwrap()
+    );
+}
+
 #[test]
 fn the_openapi_command_prints_documents_and_check_prints_warnings() {
     let relay = |args: &[&str]| {
@@ -281,7 +343,7 @@ fn the_openapi_command_prints_documents_and_check_prints_warnings() {
     assert_eq!(json(&out.stdout)["openapi"], "3.1.0");
     let out = relay(&["openapi", "--actions", "nope"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("the sets are: files, images, responses"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the sets are: default, files, images, responses"));
     let out = relay(&["check"]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -158,7 +158,7 @@ pub fn main() -> ExitCode {
                     display_dirs(&routes)
                 );
                 print_warnings(&live);
-                ExitCode::SUCCESS
+                if live.documents.has_actions_errors() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
             }
             None => ExitCode::FAILURE,
         },

@@ -112,12 +112,15 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     }
     let admin_listener = args.admin_listen.and_then(|_| bound.pop()).map(|(_, listener)| listener);
 
-    let watched: Vec<PathBuf> = routes.iter().flat_map(|dir| [dir.clone(), dir.with_file_name("schemas")]).collect();
+    // The routes directories, and the `schemas/` folder beside each with its subfolders.
+    let (dirs, trees): (Vec<PathBuf>, Vec<PathBuf>) =
+        (routes.to_vec(), routes.iter().map(|dir| dir.with_file_name("schemas")).collect());
+    let watched: Vec<PathBuf> = dirs.iter().chain(&trees).cloned().collect();
     let result = actix_web::rt::System::new().block_on(async move {
         // Watch before anything is announced, then look once more: a change
         // made between the first load and the watch is not missed.
         let (signal, mut reloads) = tokio::sync::mpsc::channel(1);
-        let _watcher = args.watch.then(|| watcher::watch(&watched, signal.clone())).and_then(|w| {
+        let _watcher = args.watch.then(|| watcher::watch(&dirs, &trees, signal.clone())).and_then(|w| {
             w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", super::display_dirs(&watched))).ok()
         });
         reloader.reload();
@@ -264,7 +267,11 @@ fn log_upstream_keys(live: &Live) {
         }
     }
     for warning in &live.documents.warnings {
-        tracing::warn!("{warning}");
+        if warning.error {
+            tracing::error!("{warning}");
+        } else {
+            tracing::warn!("{warning}");
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod listeners;
 mod overrides;
 mod path;
 mod route;
+mod schemas;
 mod upstream;
 mod values;
 mod websocket;
@@ -71,6 +72,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     let mut routes = Vec::new();
     let mut segments = Vec::new();
     let mut overriding_routes = HashSet::new();
+    let schemas = schemas::SchemaStore::default();
     for file in files {
         let cx = route::Context {
             source: &file.source,
@@ -78,6 +80,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             defaults: &file.spec.defaults,
             upstreams: &upstreams,
             broken_upstreams: &broken,
+            schemas: &schemas,
         };
         for spec in &file.spec.route {
             if !overrides.compiles_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces, &mut overriding_routes) {

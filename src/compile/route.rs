@@ -37,6 +37,8 @@ pub struct Context<'a> {
     pub upstreams: &'a HashMap<String, Arc<Upstream>>,
     /// Upstreams that failed to compile; routes using them fail silently.
     pub broken_upstreams: &'a HashSet<String>,
+    /// The schema files named in `openapi = {...}`, loaded once per build.
+    pub schemas: &'a super::schemas::SchemaStore,
 }
 
 /// A compiled route and its pattern's segments (for the matcher).
@@ -96,6 +98,8 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let listeners = super::keep(errors, listeners(src, spec.listeners.as_ref().or(defaults.listeners.as_ref())));
     let models = super::keep(errors, model_list(src, spec.models.as_ref()));
     let protocol = super::keep(errors, websocket::protocol(src, spec, methods.as_deref(), at));
+    let openapi = spec.openapi.as_ref().map(|o| o.get_ref().clone()).unwrap_or_default();
+    let schemas = cx.schemas.route_schemas(src, &openapi, errors);
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -120,7 +124,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         guards: guards?,
         models: models?,
         listeners: listeners?,
-        docs: docs(src, spec, defaults, protocol?),
+        docs: docs(src, spec, defaults, openapi, schemas, protocol?),
         protocol: protocol?,
         origin: Origin { file: src.path.clone(), line, column },
     };
@@ -188,8 +192,14 @@ fn retry_policy(
 }
 
 /// A WebSocket route is hidden: the generated documents describe HTTP only.
-fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults, protocol: Protocol) -> RouteDocs {
-    let openapi = spec.openapi.as_ref().map(|o| o.get_ref().clone()).unwrap_or_default();
+fn docs(
+    src: &Source,
+    spec: &RouteSpec,
+    defaults: &RouteDefaults,
+    openapi: crate::spec::OpenApiSpec,
+    schemas: crate::openapi::schemas::RouteSchemas,
+    protocol: Protocol,
+) -> RouteDocs {
     let openapi_origin = spec.openapi.as_ref().map(|o| {
         let (line, column) = src.line_col(o.span().start);
         Origin { file: src.path.clone(), line, column }
@@ -205,6 +215,7 @@ fn docs(src: &Source, spec: &RouteSpec, defaults: &RouteDefaults, protocol: Prot
         response: openapi.response.unwrap_or_default(),
         hidden: openapi.hidden || protocol != Protocol::Http,
         openapi_origin,
+        schemas,
     }
 }
 

@@ -4,7 +4,9 @@
 //! operations, each marked `x-openai-isConsequential` (the spec's
 //! `consequential`, else false for GET and true otherwise). It declares one
 //! security scheme, bearer, because a custom GPT sends its API key as
-//! `Authorization: Bearer`, and ChatGPT accepts a single scheme.
+//! `Authorization: Bearer`, and ChatGPT accepts a single scheme. Schemas are
+//! inlined and trimmed for a model to read ([`super::trim`]); the default set
+//! also offers the relay's own health check.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use super::DEFAULT_SET;
-use super::document::{self, BEARER_SCHEME, Operation};
+use super::document::{self, BEARER_SCHEME, Operation, Style};
 use crate::table::Route;
 
 /// The Actions sets: route indices of each named set, and of their union.
@@ -44,26 +46,36 @@ pub fn consequential(route: &Route, method: &Method) -> bool {
     route.docs.consequential.unwrap_or(*method != Method::GET)
 }
 
-/// The operation object as it appears in an Actions document.
+/// The operation object as it appears in an Actions document: schemas
+/// inlined and trimmed, one security scheme, `x-openai-isConsequential`.
 pub fn operation_value(op: &Operation<'_>) -> Value {
-    let mut value = op.value.clone();
+    let mut value = super::operation::operation(op, &mut Style::Actions);
     value["security"] = if op.spec.public { json!([]) } else { json!([{BEARER_SCHEME: []}]) };
     value["x-openai-isConsequential"] = consequential(op.spec, &op.method).into();
     value
 }
 
-/// The document of one set (`members`: route indices).
-pub fn document(name: &str, members: &[usize], operations: &[Operation<'_>], server_url: &str) -> Value {
-    let chosen = operations.iter().filter(|op| members.contains(&op.route));
+/// The document of one set, from its operations and their values; the
+/// default set also gets the relay's health check (`health`).
+pub fn document<'a, 'r: 'a>(
+    name: &str,
+    chosen: impl Iterator<Item = (&'a Operation<'r>, Value)>,
+    health: Option<&Value>,
+    server_url: &str,
+) -> Value {
     let description = match name {
         DEFAULT_SET => "The default ChatGPT Actions set of this relay.".to_owned(),
         _ => format!("The ChatGPT Actions set `{name}` of this relay."),
     };
+    let mut paths = document::paths(chosen);
+    if let (Some(health), Some(paths)) = (health, paths.as_object_mut()) {
+        paths.insert(document::HEALTH_PATH.into(), health.clone());
+    }
     json!({
         "openapi": "3.1.0",
         "info": {"title": format!("relay: {name}"), "version": env!("CARGO_PKG_VERSION"), "description": description},
         "servers": [{"url": server_url}],
-        "paths": document::paths(chosen.map(|op| (op, operation_value(op)))),
+        "paths": paths,
         "components": document::components(false),
     })
 }

@@ -1,24 +1,27 @@
 //! The rules of ChatGPT Actions, checked when the table is compiled.
 //!
-//! Errors (the table does not compile, so `serve` never publishes a document
-//! ChatGPT would refuse):
+//! An error in the full document fails the table: operationIds are unique.
 //!
-//! - operationIds are unique across the full document;
-//! - in an Actions set: set names and operationIds use letters, digits, `_`
-//!   and `-`; `summary` and `description` have at most 300 characters,
-//!   parameter descriptions at most 700; no multipart request body; no
-//!   hidden route.
+//! Errors in Actions metadata leave the route out of every Actions document
+//! but do not stop the table, so a reload of other routes still applies
+//! (`relay check` prints them and fails; `serve` logs them):
 //!
-//! Warnings (`relay check` prints them; nothing fails):
+//! - set names and operationIds use letters, digits, `_` and `-`;
+//! - `summary` and `description` have at most 300 characters, parameter
+//!   descriptions at most 700;
+//! - no multipart request body; no hidden route.
+//!
+//! Warnings (printed; nothing fails):
 //!
 //! - a set with more than 30 operations;
 //! - a route that streams (`sse`, `json_or_sse`) or returns binary: Actions
 //!   read at most ~100,000 characters and wait at most 45 s;
+//! - a route whose JSON request body has no schema (`openapi.request_schema`);
 //! - a server URL that is not https while Actions sets exist.
 //!
 //! Each message is located at the route's `openapi = {...}` (else the route).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde_json::Value;
@@ -36,20 +39,24 @@ pub const MAX_PARAMETER_DESCRIPTION: usize = 700;
 /// Operations beyond this many per set are not all offered to the model.
 pub const MAX_OPERATIONS: usize = 30;
 
-/// Advice about a document; it never stops the table.
+/// A problem in a document that does not stop the table: advice, or an
+/// Actions error that left a route out of the Actions documents.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning {
     /// Where it was written; `None` for the environment (server URL).
     pub origin: Option<Origin>,
     pub message: String,
     pub hint: Option<String>,
+    /// An Actions error: the route is in no Actions document.
+    pub error: bool,
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.error { "error" } else { "warning" };
         match &self.origin {
-            Some(origin) => write!(f, "{origin}: warning: {}", self.message)?,
-            None => write!(f, "warning: {}", self.message)?,
+            Some(origin) => write!(f, "{origin}: {kind}: {}", self.message)?,
+            None => write!(f, "{kind}: {}", self.message)?,
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
@@ -69,7 +76,11 @@ fn error(route: &Route, message: String, hint: impl Into<String>) -> SpecError {
 }
 
 fn warning(route: &Route, message: String, hint: impl Into<String>) -> Warning {
-    Warning { origin: Some(origin(route).clone()), message, hint: Some(hint.into()) }
+    Warning { origin: Some(origin(route).clone()), message, hint: Some(hint.into()), error: false }
+}
+
+fn actions_error(route: &Route, message: String, hint: impl Into<String>) -> Warning {
+    Warning { error: true, ..warning(route, message, hint) }
 }
 
 /// Two operations with one operationId make the document invalid.
@@ -91,20 +102,24 @@ pub fn unique_operation_ids(operations: &[Operation<'_>], errors: &mut Vec<SpecE
     }
 }
 
-/// The Actions rules, for every route in a set and every set.
+/// The Actions rules, for every route in a set and every set. `values`
+/// are the Actions operation objects (by position in `operations`, `None`
+/// outside the sets). Returns the routes left out for an error.
 pub fn check_actions(
     routes: &[Route],
     operations: &[Operation<'_>],
+    values: &[Option<Value>],
     sets: &Sets,
     server_url: &str,
-    errors: &mut Vec<SpecError>,
     warnings: &mut Vec<Warning>,
-) {
+) -> HashSet<usize> {
+    let mut excluded = HashSet::new();
     for &index in &sets.union {
         let route = &routes[index];
+        let mut errors = Vec::new();
         for name in &route.docs.actions {
             if !valid_name(name) {
-                errors.push(error(
+                errors.push(actions_error(
                     route,
                     format!("Actions set name {name:?} of route `{}` is not valid", route.id),
                     "use letters, digits, `_` and `-`: the set is served at /openapi.actions/NAME.json",
@@ -112,15 +127,19 @@ pub fn check_actions(
             }
         }
         if route.docs.hidden {
-            errors.push(error(
+            errors.push(actions_error(
                 route,
                 format!("route `{}` is hidden but listed in an Actions set", route.id),
                 "remove `hidden = true` or the `actions` list",
             ));
         }
-        check_route(route, errors, warnings);
-        for op in operations.iter().filter(|op| op.route == index) {
-            check_operation(op, errors);
+        check_route(route, &mut errors, warnings);
+        for (op, value) in operations.iter().zip(values).filter(|(op, _)| op.route == index) {
+            check_operation(op, value.as_ref(), &mut errors, warnings);
+        }
+        if !errors.is_empty() {
+            excluded.insert(index);
+            warnings.extend(errors);
         }
     }
     let mut all: Vec<(&str, &[usize])> = sets.named.iter().map(|(n, m)| (n.as_str(), &m[..])).collect();
@@ -142,16 +161,18 @@ pub fn check_actions(
             origin: None,
             message: format!("the documents' server URL {server_url} is not https; ChatGPT Actions need https"),
             hint: Some(format!("set {}=https://YOUR-HOST before importing an Actions set", super::PUBLIC_URL_VAR)),
+            error: false,
         });
     }
+    excluded
 }
 
-fn check_route(route: &Route, errors: &mut Vec<SpecError>, warnings: &mut Vec<Warning>) {
+fn check_route(route: &Route, errors: &mut Vec<Warning>, warnings: &mut Vec<Warning>) {
     let docs = &route.docs;
     for (field, text) in [("summary", &docs.summary), ("description", &docs.description)] {
         let length = text.as_deref().map_or(0, |t| t.chars().count());
         if length > MAX_SUMMARY {
-            errors.push(error(
+            errors.push(actions_error(
                 route,
                 format!(
                     "the {field} of route `{}` has {length} characters; ChatGPT Actions allow {MAX_SUMMARY}",
@@ -162,7 +183,7 @@ fn check_route(route: &Route, errors: &mut Vec<SpecError>, warnings: &mut Vec<Wa
         }
     }
     if route.body.accept.iter().any(|media| media == "multipart/form-data") {
-        errors.push(error(
+        errors.push(actions_error(
             route,
             format!("route `{}` takes multipart/form-data, which ChatGPT Actions cannot send", route.id),
             "offer a JSON form of this route (the `json_to_multipart` transform, when available) and list that one",
@@ -184,16 +205,25 @@ fn check_route(route: &Route, errors: &mut Vec<SpecError>, warnings: &mut Vec<Wa
     }
 }
 
-fn check_operation(op: &Operation<'_>, errors: &mut Vec<SpecError>) {
+fn check_operation(op: &Operation<'_>, value: Option<&Value>, errors: &mut Vec<Warning>, warnings: &mut Vec<Warning>) {
     if !valid_name(&op.id) {
-        errors.push(error(
+        errors.push(actions_error(
             op.spec,
             format!("operationId {:?} of route `{}` is not valid for ChatGPT Actions", op.id, op.spec.id),
             "use letters, digits, `_` and `-` in `openapi.operation_id`",
         ));
     }
-    for problem in long_parameter_descriptions(&op.value) {
-        errors.push(error(op.spec, format!("{problem} in route `{}`", op.spec.id), "shorten the description"));
+    let Some(value) = value else { return };
+    for problem in long_parameter_descriptions(value) {
+        errors.push(actions_error(op.spec, format!("{problem} in route `{}`", op.spec.id), "shorten the description"));
+    }
+    let json_body = &value["requestBody"]["content"]["application/json"]["schema"];
+    if *json_body == serde_json::json!({"type": "object"}) {
+        warnings.push(warning(
+            op.spec,
+            format!("the JSON body of route `{}` has no schema; a GPT will guess its fields", op.spec.id),
+            "set `openapi.request_schema` to a schema in schemas/",
+        ));
     }
 }
 
@@ -214,7 +244,7 @@ pub fn long_parameter_descriptions(operation: &Value) -> Vec<String> {
         .collect()
 }
 
-fn valid_name(name: &str) -> bool {
+pub fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
 }
 

@@ -1,23 +1,28 @@
 //! The full OpenAPI 3.1.0 document: every route that is not hidden, with one
-//! operation per method.
+//! operation per method, and the operation objects Actions documents use.
 //!
 //! - `operationId` is the route's (`openapi.operation_id`, else the id with
 //!   `.` and `-` as `_`); a route with several methods adds `_get`, `_post`...
 //! - Path parameters are required strings; `{*rest}` is written `{rest}`.
-//! - The request body follows `body.accept`: JSON (the `validate` schema if
-//!   the route has one, or the JSON form a `json_to_multipart` transform
-//!   reads, files as Actions' `openaiFileIdRefs`), multipart as an object,
-//!   anything else as binary.
-//!   GET, HEAD, DELETE and OPTIONS take none.
-//! - Responses follow `openapi.response`; every operation has a `default`
-//!   error response in the OpenAI error shape.
+//!   Query parameters come from `openapi.query_schema`.
+//! - The request body follows `body.accept`: JSON with `openapi.request_schema`
+//!   (else the `validate` schema, else the JSON form a `json_to_multipart`
+//!   transform reads, files as Actions' `openaiFileIdRefs`, else any
+//!   object), multipart with `openapi.multipart_schema` (else any object),
+//!   anything else as binary. GET, HEAD, DELETE and OPTIONS take none.
+//! - Responses follow `openapi.response`, with `openapi.response_schema` for
+//!   JSON; every operation has a `default` error response in the OpenAI
+//!   error shape.
 //! - Non-public routes need a relay key (`Authorization: Bearer` or
 //!   `X-Relay-Key`); public routes have `security: []`.
+//! - Schema files are written once, under `components/schemas`
+//!   ([`Components`]); Actions documents inline them trimmed ([`super::trim`]).
 
 use actix_web::http::Method;
 use serde_json::{Map, Value, json};
 
-use crate::spec::ResponseKind;
+use super::schemas::{Components, Schema};
+use super::trim;
 use crate::table::Route;
 
 /// Name of the bearer security scheme.
@@ -35,8 +40,31 @@ pub struct Operation<'r> {
     /// The OpenAPI path template.
     pub path: String,
     pub id: String,
-    /// The operation object (with the full document's security).
-    pub value: Value,
+}
+
+/// How schemas are written into an operation.
+pub enum Style<'c> {
+    /// As `$ref`s into the full document's components.
+    Full(&'c mut Components),
+    /// Inline, trimmed for a model to read.
+    Actions,
+}
+
+impl Style<'_> {
+    pub(super) fn schema(&mut self, schema: &Schema, depth: usize) -> Value {
+        match self {
+            Style::Full(components) => components.reference(schema),
+            Style::Actions => trim::trim(&schema.value, depth),
+        }
+    }
+
+    /// A schema that is not a file of its own (a `validate` schema).
+    pub(super) fn inline(&self, schema: &Value) -> Value {
+        match self {
+            Style::Full(_) => super::operation::embedded_schema(schema),
+            Style::Actions => trim::trim(schema, trim::REQUEST_DEPTH),
+        }
+    }
 }
 
 /// Every documented operation, in table order.
@@ -49,8 +77,7 @@ pub fn operations(routes: &[Route]) -> Vec<Operation<'_>> {
                 1 => route.docs.operation_id.clone(),
                 _ => format!("{}_{}", route.docs.operation_id, method.as_str().to_ascii_lowercase()),
             };
-            let value = operation(route, method, &id);
-            out.push(Operation { route: index, spec: route, method: method.clone(), path: path.clone(), id, value });
+            out.push(Operation { route: index, spec: route, method: method.clone(), path: path.clone(), id });
         }
     }
     out
@@ -67,6 +94,18 @@ pub fn full(operations: &[Operation<'_>], server_url: &str) -> Value {
         }
     }
     let tags: Vec<Value> = tags.into_iter().map(|name| json!({"name": name})).collect();
+    let mut base = components(true);
+    let shared = base["schemas"].as_object_mut().map(std::mem::take).unwrap_or_default();
+    let mut components = Components::new(shared);
+    let mut style = Style::Full(&mut components);
+    let mut built: Vec<(&Operation<'_>, Value)> =
+        operations.iter().map(|op| (op, super::operation::operation(op, &mut style))).collect();
+    let health = health_operation(operations);
+    let mut paths = paths(built.drain(..));
+    if let (Some(health), Some(paths)) = (health, paths.as_object_mut()) {
+        paths.insert(HEALTH_PATH.into(), health);
+    }
+    base["schemas"] = Value::Object(components.into_map());
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -77,12 +116,38 @@ pub fn full(operations: &[Operation<'_>], server_url: &str) -> Value {
         },
         "servers": [{"url": server_url}],
         "tags": tags,
-        "paths": paths(operations.iter().map(|op| (op, op.value.clone()))),
-        "components": components(true),
+        "paths": paths,
+        "components": base,
     })
 }
 
-/// The `paths` object from operations and their (possibly adjusted) values.
+/// Where the relay answers health checks itself.
+pub const HEALTH_PATH: &str = "/v1/health";
+
+/// The relay's own health check as a path item, unless a route serves its path.
+pub fn health_operation(operations: &[Operation<'_>]) -> Option<Value> {
+    if operations.iter().any(|op| op.path == HEALTH_PATH) {
+        return None;
+    }
+    Some(json!({"get": {
+        "operationId": "relayHealth",
+        "summary": "Check that the relay is up (no upstream call, no key needed)",
+        "responses": {
+            "200": {"description": "The relay is up.", "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["status"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["ok"]},
+                    "routes": {"type": "integer", "description": "How many routes the relay serves."},
+                },
+            }}}},
+        },
+        "security": [],
+        "x-openai-isConsequential": false,
+    }}))
+}
+
+/// The `paths` object from operations and their values.
 pub fn paths<'a, 'r: 'a>(operations: impl Iterator<Item = (&'a Operation<'r>, Value)>) -> Value {
     let mut paths = Map::new();
     for (op, value) in operations {
@@ -140,98 +205,4 @@ pub fn components(with_header_key: bool) -> Value {
 /// `/v1/x/{*rest}` as an OpenAPI template: `/v1/x/{rest}`.
 pub fn openapi_path(path: &str) -> String {
     path.replace("{*", "{")
-}
-
-fn operation(route: &Route, method: &Method, id: &str) -> Value {
-    let docs = &route.docs;
-    let mut op = Map::new();
-    op.insert("operationId".into(), id.into());
-    if let Some(summary) = &docs.summary {
-        op.insert("summary".into(), summary.as_str().into());
-    }
-    if let Some(description) = &docs.description {
-        op.insert("description".into(), description.as_str().into());
-    }
-    if !docs.tags.is_empty() {
-        op.insert("tags".into(), docs.tags.clone().into());
-    }
-    let parameters: Vec<Value> = route.params.iter().map(|name| parameter(name, &route.path)).collect();
-    if !parameters.is_empty() {
-        op.insert("parameters".into(), parameters.into());
-    }
-    if let Some(body) = request_body(route, method) {
-        op.insert("requestBody".into(), body);
-    }
-    op.insert("responses".into(), responses(docs.response));
-    if docs.deprecated {
-        op.insert("deprecated".into(), true.into());
-    }
-    let security = if route.public { json!([]) } else { json!([{BEARER_SCHEME: []}, {HEADER_SCHEME: []}]) };
-    op.insert("security".into(), security);
-    Value::Object(op)
-}
-
-fn parameter(name: &str, path: &str) -> Value {
-    let mut param = json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
-    if path.contains(&format!("{{*{name}}}")) {
-        param["description"] = "The rest of the path; it may contain `/`.".into();
-    }
-    param
-}
-
-fn request_body(route: &Route, method: &Method) -> Option<Value> {
-    if [Method::GET, Method::HEAD, Method::DELETE, Method::OPTIONS].contains(method) {
-        return None;
-    }
-    let schema = route.transforms.validate_schema();
-    let default = ["application/json".to_owned()];
-    let accept = if route.body.accept.is_empty() { &default[..] } else { &route.body.accept[..] };
-    let mut content = Map::new();
-    for media in accept {
-        let schema = if crate::media::is_json(Some(media)) {
-            match (schema, route.transforms.multipart()) {
-                (Some(schema), _) => embedded_schema(schema),
-                (None, Some(multipart)) => multipart.request_schema(),
-                (None, None) => json!({"type": "object"}),
-            }
-        } else if media == "multipart/form-data" {
-            json!({"type": "object"})
-        } else {
-            json!({"type": "string", "format": "binary"})
-        };
-        content.insert(media.clone(), json!({"schema": schema}));
-    }
-    let required = schema.is_some() || route.transforms.multipart().is_some();
-    Some(json!({"required": required, "content": content}))
-}
-
-/// A `validate` schema inside the document: `$schema` and `$id` are dropped
-/// (the document's dialect applies).
-fn embedded_schema(schema: &Value) -> Value {
-    let mut schema = schema.clone();
-    if let Some(object) = schema.as_object_mut() {
-        object.remove("$schema");
-        object.remove("$id");
-    }
-    schema
-}
-
-fn responses(kind: ResponseKind) -> Value {
-    let json_body = json!({"schema": {"type": "object"}});
-    let text = json!({"schema": {"type": "string"}});
-    let ok = match kind {
-        ResponseKind::Json => json!({"description": "Success.", "content": {"application/json": json_body}}),
-        ResponseKind::JsonOrSse => json!({
-            "description": "Success: JSON, or server-sent events when the request asks to stream.",
-            "content": {"application/json": json_body, "text/event-stream": text},
-        }),
-        ResponseKind::Sse => json!({"description": "Server-sent events.", "content": {"text/event-stream": text}}),
-        ResponseKind::Binary => json!({
-            "description": "The content, as bytes.",
-            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
-        }),
-        ResponseKind::Empty => json!({"description": "Success, without a body."}),
-        ResponseKind::Sdp => json!({"description": "An SDP answer.", "content": {"application/sdp": text}}),
-    };
-    json!({"200": ok, "default": {"$ref": "#/components/responses/Error"}})
 }

@@ -150,6 +150,7 @@ impl Reloader {
             }
             (added, removed, routes_changed) = route_diff(&old.table, &live.table);
             warn_listener_changes(&old.table, &live.table);
+            log_actions_errors(&live);
             state.loaded_at = Some(live.table.loaded_at);
             state.side_files = side_files;
             self.live.store(Arc::new(live));
@@ -204,13 +205,35 @@ fn warn_listener_changes(old: &Table, new: &Table) {
     }
 }
 
+/// Actions errors do not stop a reload (their routes only leave the Actions
+/// documents), so they are logged here, located.
+fn log_actions_errors(live: &Live) {
+    for problem in live.documents.warnings.iter().filter(|w| w.error) {
+        tracing::error!("{problem}");
+    }
+}
+
 /// Names, sizes and modification times of the files beside the specs that
 /// compiling reads: everything else in the routes directory (model lists)
-/// and the `schemas/` directory beside each. A change means a full rebuild.
+/// and the `schemas/` directory beside each, with its subfolders. A change
+/// means a full rebuild.
 fn side_files_fingerprint(dirs: &[PathBuf]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    for folder in dirs.iter().flat_map(|dir| [dir.clone(), dir.with_file_name("schemas")]) {
+    let mut folders: Vec<PathBuf> = dirs.to_vec();
+    let first_schemas = folders.len();
+    folders.extend(dirs.iter().map(|dir| dir.with_file_name("schemas")));
+    let mut at = first_schemas;
+    while let Some(folder) = folders.get(at).cloned() {
+        at += 1;
+        let Ok(entries) = std::fs::read_dir(&folder) else { continue };
+        let mut subfolders: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && is_side_file(p)).collect();
+        subfolders.sort();
+        folders.extend(subfolders);
+    }
+    folders.dedup();
+    for folder in folders {
         let Ok(entries) = std::fs::read_dir(&folder) else { continue };
         let mut seen: Vec<(PathBuf, u64, Option<SystemTime>)> = entries
             .flatten()

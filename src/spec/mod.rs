@@ -238,6 +238,15 @@ pub struct OpenApiSpec {
     /// Hide the route from the generated documents.
     #[serde(default)]
     pub hidden: bool,
+    /// JSON Schema of the JSON request body, a file in `schemas/`
+    /// (documents only; the `validate` transform enforces a schema).
+    pub request_schema: Option<Spanned<String>>,
+    /// JSON Schema of the `multipart/form-data` parts, a file in `schemas/`.
+    pub multipart_schema: Option<Spanned<String>>,
+    /// Object schema whose properties are the query parameters.
+    pub query_schema: Option<Spanned<String>>,
+    /// JSON Schema of the 2xx JSON answer, a file in `schemas/`.
+    pub response_schema: Option<Spanned<String>>,
 }
 
 /// What a route answers with, as documented.

@@ -257,4 +257,6 @@ pub struct RouteDocs {
     pub hidden: bool,
     /// Where `openapi = {...}` was written, for located Actions checks.
     pub openapi_origin: Option<Origin>,
+    /// The schemas `openapi = {...}` names, shared between routes.
+    pub schemas: crate::openapi::schemas::RouteSchemas,
 }

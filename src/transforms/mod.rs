@@ -1,9 +1,10 @@
 //! Request transforms: a closed set, compiled with the table and applied by
 //! the executor in one fixed order, whatever order the spec lists them in:
 //!
-//! 0. [`envelope`]: the request to send is read from the JSON body
+//! 0. [`validate`]: the client's JSON body (on an envelope route, the
+//!    envelope) is checked against a schema.
+//! 1. [`envelope`]: the request to send is read from the JSON body
 //!    (method, path, query, body), if it is on the route's allowlist.
-//! 1. [`validate`]: the client's JSON body is checked against a schema.
 //! 2. [`json_fields`]: fields are set, defaulted or removed.
 //! 3. [`chat_to_responses`]: a chat completion request becomes a Responses
 //!    request. It runs on the client's chat body, so `validate` and
@@ -77,8 +78,8 @@ impl Transform {
     /// Position in the fixed order, and the kind's name.
     fn stage(&self) -> (u8, &'static str) {
         match self {
-            Transform::Envelope(_) => (0, "envelope"),
-            Transform::Validate(_) => (1, "validate"),
+            Transform::Validate(_) => (0, "validate"),
+            Transform::Envelope(_) => (1, "envelope"),
             Transform::JsonFields(_) => (2, "json_fields"),
             Transform::ChatToResponses(_) => (3, "chat_to_responses"),
             Transform::Template(_) => (4, "template"),

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! An invalid body gets 400 in the OpenAI error shape, with the JSON pointer
-//! of the first problem in `param`.
+//! of the first problem in `param` (a missing or unexpected property is
+//! named itself: `/path`, not `/`).
 
 use std::path::Path;
 
@@ -64,13 +65,29 @@ impl Validate {
         match self.validator.iter_errors(body).next() {
             None => Ok(()),
             Some(error) => {
-                let pointer = error.instance_path().to_string();
+                let pointer = field_pointer(&error);
                 let at = if pointer.is_empty() { "the body".to_owned() } else { pointer.clone() };
                 let param = if pointer.is_empty() { "/".to_owned() } else { pointer };
                 Err(RelayError::bad_request("invalid_body", format!("Invalid request body at {at}: {error}."))
                     .with_param(param))
             }
         }
+    }
+}
+
+/// The pointer of the field at fault: a missing or unexpected property is
+/// named itself, not the object that lacks or has it.
+fn field_pointer(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind;
+    let object = error.instance_path().to_string();
+    let field = match error.kind() {
+        ValidationErrorKind::Required { property } => property.as_str().map(str::to_owned),
+        ValidationErrorKind::AdditionalProperties { unexpected } => unexpected.first().cloned(),
+        _ => None,
+    };
+    match field {
+        Some(name) => format!("{object}/{}", name.replace('~', "~0").replace('/', "~1")),
+        None => object,
     }
 }
 
@@ -92,7 +109,7 @@ mod tests {
         assert_eq!(err.param.as_deref(), Some("/n"));
         assert!(err.message.contains("/n"), "{}", err.message);
         let err = v.check(&json!({})).unwrap_err();
-        assert_eq!(err.param.as_deref(), Some("/"));
+        assert_eq!(err.param.as_deref(), Some("/model"), "a missing field is named");
         assert!(err.message.contains("model"), "{}", err.message);
     }
 

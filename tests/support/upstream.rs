@@ -28,7 +28,8 @@
 //!   `stream/{case}.sse` sent in 23-byte pieces 2 ms apart. Case
 //!   `gated-{key}`: `text.sse` up to its first text delta, then nothing until
 //!   [`Upstream::open_gate`]; `cut`: the first half of `text.sse`, then the
-//!   connection breaks; `status-{code}`: that status with an OpenAI error
+//!   connection breaks; `status-{code}`: that status with an OpenAI error;
+//!   `POST /responses/compact`: a small compaction object
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -249,6 +250,7 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
         }
         ["gated", key] => gated(shared.gate(key)),
         ["responses"] => responses("text", streaming, &shared),
+        ["responses", "compact"] => HttpResponse::Ok().json(serde_json::json!({"id": "resp_compact", "object": "response.compaction"})),
         ["responses", case] => responses(case, streaming, &shared),
         ["timed", key] => timed(key, shared.into_inner()),
         ["quiet", key] => watched(key, shared.into_inner(), false),
