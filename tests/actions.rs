@@ -218,7 +218,6 @@ async fn every_default_operation_reaches_the_upstream_as_the_api_expects() {
 }
 
 #[actix_web::test]
-#[ignore = "needs the image field names and /v1 proxy paths of issue 14 item 5 (another branch)"]
 async fn image_wrappers_and_the_proxy_take_the_documented_fields() {
     let (upstream, relay, document) = start().await;
     for (path, method, op) in operations(&document, |id| NEEDS_CONTRACT.contains(&id)) {

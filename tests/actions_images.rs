@@ -83,7 +83,12 @@ async fn base64_and_data_urls_become_image_and_mask_parts() {
         ("/v1/images/variations", json!({"image_base64": format!("data:image/png;base64,{}", b64(IMAGE))})),
     ];
     for (path, files) in cases {
-        let (status, answer) = post(&relay, path, &with(files.clone())).await;
+        let mut body = with(files.clone());
+        if path.ends_with("variations") {
+            // The variations endpoint takes no prompt (its schema refuses one).
+            body.as_object_mut().unwrap().remove("prompt");
+        }
+        let (status, answer) = post(&relay, path, &body).await;
         assert_eq!(status, 200, "{path} {files}: {answer}");
         let seen = upstream.last();
         assert_eq!(seen.target, path.replace("/actions", ""), "{path}");
@@ -110,14 +115,19 @@ async fn a_mask_field_is_never_ignored() {
     let cases = [
         // A mask that cannot be fetched is refused, not left out.
         (
-            json!({"image_base64": image, "mask_url": "https://example.com/mask.png"}),
+            json!({"prompt": "p", "image_base64": image, "mask_url": "https://example.com/mask.png"}),
             "mask_url",
             "file_host_not_allowed",
         ),
-        (json!({"image_base64": image, "mask_url": 5}), "mask_url", "invalid_file"),
-        (json!({"image_base64": image, "mask_base64": b64(b"GIF89a-not-png")}), "mask_base64", "invalid_file"),
+        (json!({"prompt": "p", "image_base64": image, "mask_url": 5}), "mask_url", "invalid_file"),
         (
-            json!({"image_base64": image, "mask_base64": b64(MASK), "mask_url": "https://files.oaiusercontent.com/m"}),
+            json!({"prompt": "p", "image_base64": image, "mask_base64": b64(b"GIF89a-not-png")}),
+            "mask_base64",
+            "invalid_file",
+        ),
+        (
+            json!({"prompt": "p", "image_base64": image, "mask_base64": b64(MASK),
+                "mask_url": "https://files.oaiusercontent.com/m"}),
             "mask",
             "invalid_file",
         ),
@@ -126,6 +136,12 @@ async fn a_mask_field_is_never_ignored() {
         for (body, param, code) in &cases {
             let (status, answer) = post(&relay, path, body).await;
             assert_eq!(status, 400, "{path} {body}: {answer}");
+            // The Actions route validates its schema first: a mask of the
+            // wrong type is named by its pointer there.
+            let (param, code) = match (path.contains("/actions/"), body["mask_url"].is_number()) {
+                (true, true) => ("/mask_url", "invalid_body"),
+                _ => (*param, *code),
+            };
             assert_eq!(
                 (&answer["error"]["param"], &answer["error"]["code"]),
                 (&json!(param), &json!(code)),
@@ -195,11 +211,12 @@ async fn links_come_only_from_the_replaced_relays_hosts() {
     for host in REFUSED_HOSTS {
         let refs = json!([{"name": "a.png", "id": "file-1", "mime_type": "image/png",
             "download_link": format!("https://{host}/a.png")}]);
-        let (status, answer) = post(&relay, "/v1/actions/images/edits", &json!({"openaiFileIdRefs": refs})).await;
+        let body = json!({"prompt": "p", "openaiFileIdRefs": refs});
+        let (status, answer) = post(&relay, "/v1/actions/images/edits", &body).await;
         assert_eq!((status, &answer["error"]["code"]), (400, &json!("file_host_not_allowed")), "{host}: {answer}");
         assert_eq!(answer["error"]["param"], "openaiFileIdRefs[0]");
     }
-    let http = json!({"image_url": "http://oaidalleapiprodscus.blob.core.windows.net/a.png"});
+    let http = json!({"prompt": "p", "image_url": "http://oaidalleapiprodscus.blob.core.windows.net/a.png"});
     let (status, answer) = post(&relay, "/v1/actions/images/edits", &http).await;
     assert_eq!((status, &answer["error"]["param"]), (400, &json!("image_url")), "https only: {answer}");
     assert!(upstream.requests().is_empty());
@@ -230,12 +247,17 @@ async fn file_server() -> String {
 }
 
 /// The shipped image specs, with each fetch host list replaced by
-/// `allow_http = true` so that the loopback file server can be reached.
-fn loopback_routes() -> tempfile::TempDir {
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("routes.d");
-    let dir = tempfile::tempdir().unwrap();
+/// `allow_http = true` so that the loopback file server can be reached: a
+/// `routes.d/` beside a copy of the shipped `schemas/`.
+fn loopback_routes() -> (tempfile::TempDir, std::path::PathBuf) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shipped = root.join("routes.d");
+    let top = tempfile::tempdir().unwrap();
+    copy_dir(&root.join("schemas"), &top.path().join("schemas"));
+    let dir = top.path().join("routes.d");
+    std::fs::create_dir(&dir).unwrap();
     let upstream = "[upstream.openai]\nbase_url = \"${OPENAI_BASE_URL}\"\nauth = { mode = \"bearer\", env = \"OPENAI_API_KEY\" }\n";
-    std::fs::write(dir.path().join("00-upstreams.toml"), upstream).unwrap();
+    std::fs::write(dir.join("00-upstreams.toml"), upstream).unwrap();
     for file in ["actions.toml", "images.toml"] {
         let text = std::fs::read_to_string(shipped.join(file)).unwrap();
         let mut out = String::new();
@@ -252,19 +274,31 @@ fn loopback_routes() -> tempfile::TempDir {
             }
         }
         assert!(out.matches("allow_http = true").count() >= 3, "{file}: the host lists moved; update this test");
-        std::fs::write(dir.path().join(file), out).unwrap();
+        std::fs::write(dir.join(file), out).unwrap();
     }
-    dir
+    (top, dir)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
 }
 
 #[actix_web::test]
 async fn links_and_file_references_arrive_as_image_and_mask_parts() {
     let upstream = Upstream::start().await;
     let files = file_server().await;
-    let dir = loopback_routes();
+    let (_top, dir) = loopback_routes();
     let mut options = relay::server::Options { workers: Some(1), ..Default::default() };
     options.fetch_address_check = Some(relay::fetch::address::check_public_or_loopback);
-    let relay = InProcess::start_with(dir.path(), &upstream.base_url(), &[], options).await;
+    let relay = InProcess::start_with(&dir, &upstream.base_url(), &[], options).await;
     let reference = |name: &str| {
         json!({"name": name, "id": "file-1", "mime_type": "image/png",
         "download_link": format!("{files}/{name}")})
@@ -298,6 +332,8 @@ async fn links_and_file_references_arrive_as_image_and_mask_parts() {
         (json!({"image_url": format!("{files}/image.png"), "mask_url": format!("{files}/text")}), "mask_url"),
         (json!({"openaiFileIdRefs": [reference("image.png"), reference("text")]}), "openaiFileIdRefs[1]"),
     ] {
+        let mut body = body;
+        body["prompt"] = "p".into();
         let (status, answer) = post(&relay, "/v1/actions/images/edits", &body).await;
         assert_eq!((status, &answer["error"]["param"]), (400, &json!(param)), "{body}: {answer}");
     }

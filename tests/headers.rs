@@ -64,7 +64,7 @@ async fn the_upstream_gets_exactly_the_allowed_headers() {
     // (actix-http writes it on every message; RFC 9110 allows it).
     assert_eq!(
         names,
-        ["authorization", "date", "host", "openai-beta", "x-custom", "x-forwarded-for", "x-request-id"],
+        ["authorization", "date", "host", "openai-beta", "traceparent", "x-custom", "x-forwarded-for", "x-request-id"],
         "{:?}",
         seen.headers
     );
@@ -200,4 +200,22 @@ async fn expect_100_continue_uploads_work() {
     let head = raw::head("POST", "/v1/files", &["Content-Length: 0", "Expect: 100-continue"]);
     let response = raw::exchange(relay.addr, head.as_bytes()).await;
     assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+}
+
+#[actix_web::test]
+async fn a_trace_is_continued_or_started() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let headers = [format!("traceparent: {given}"), "tracestate: vendor=abc".to_owned()];
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    assert_eq!(raw::get(relay.addr, "/v1/models", &headers).await.status, 200);
+    let seen = upstream.last();
+    assert_eq!((seen.header("traceparent"), seen.header("tracestate")), (Some(given), Some("vendor=abc")));
+
+    assert_eq!(raw::get(relay.addr, "/v1/models", &["traceparent: 00-bogus-01"]).await.status, 200);
+    let started = upstream.last().header("traceparent").unwrap().to_owned();
+    let parts: Vec<&str> = started.split('-').collect();
+    assert_eq!((parts.len(), parts[0], parts[1].len(), parts[2].len(), parts[3]), (4, "00", 32, 16, "01"), "{started}");
+    assert_ne!(started, given);
 }

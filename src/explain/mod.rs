@@ -121,7 +121,7 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         }
         Ok(Outcome::Upstream { answer, translate, .. }) => {
             let _ = writeln!(out, "upstream request ({}):", route.upstream.name);
-            out.push_str(&recorder.show(&answer));
+            out.push_str(&recorder.show(&answer, &request.headers));
             if translate.is_some() {
                 let _ = writeln!(out, "\nthe 2xx answer is translated back for the client (chat completions)");
             }

@@ -16,6 +16,7 @@ use crate::error::RelayError;
 use crate::secrets;
 use crate::stages::admit::BodyShape;
 use crate::stages::client_body::{self, GuardedBody, VerdictCell};
+use crate::stages::headers::TRACEPARENT;
 use crate::stages::sender::{Outgoing, UpstreamRequest};
 use crate::stages::sender::{Probed, Sender};
 use crate::table::{Route, Table, UpstreamAuth};
@@ -87,14 +88,21 @@ fn redactor(table: &Table) -> Redactor {
 impl Recorder {
     /// A recorded request as report lines: method and URL, sorted headers
     /// (secrets masked), a blank line and the body (secrets masked).
-    pub fn show(&self, recorded: &Recorded) -> String {
+    /// `client` is the client's headers: a trace the relay starts is shown
+    /// as generated, like the request id.
+    pub fn show(&self, recorded: &Recorded, client: &HeaderMap) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "  {} {}", recorded.request.method, recorded.request.url);
         let mut lines: Vec<String> = recorded
             .request
             .headers
             .iter()
-            .map(|(name, value)| format!("  {name}: {}", secrets::shown(name, value)))
+            .map(|(name, value)| match name.as_str() {
+                TRACEPARENT if client.get(TRACEPARENT) != Some(value) => {
+                    format!("  {name}: 00-<trace generated per request>-01")
+                }
+                _ => format!("  {name}: {}", secrets::shown(name, value)),
+            })
             .collect();
         lines.sort();
         for line in lines {

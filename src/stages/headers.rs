@@ -99,6 +99,42 @@ pub fn upstream_headers(
     }
 }
 
+/// The W3C Trace Context header (<https://www.w3.org/TR/trace-context/>).
+pub const TRACEPARENT: &str = "traceparent";
+
+/// Makes sure the upstream request carries a `traceparent`: the client's,
+/// when it sent a valid one (with its `tracestate`, both passed by the
+/// header policy), else a new trace sampled in (`00-<trace>-<span>-01`).
+pub fn ensure_traceparent(out: &mut HeaderMap) {
+    if out.get(TRACEPARENT).and_then(|v| v.to_str().ok()).is_some_and(valid_traceparent) {
+        return;
+    }
+    out.remove(TRACEPARENT);
+    out.remove("tracestate");
+    let trace = fastrand::u128(1..);
+    let span = fastrand::u64(1..);
+    if let Ok(value) = HeaderValue::from_str(&format!("00-{trace:032x}-{span:016x}-01")) {
+        out.insert(HeaderName::from_static(TRACEPARENT), value);
+    }
+}
+
+/// `version-traceid-parentid-flags`, lowercase hex, ids not all zero.
+fn valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.trim().split('-').collect();
+    let hex =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let nonzero = |part: &str| part.bytes().any(|b| b != b'0');
+    parts.len() >= 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && nonzero(parts[1])
+        && hex(parts[2], 16)
+        && nonzero(parts[2])
+        && hex(parts[3], 2)
+        && (parts[0] != "00" || parts.len() == 4)
+}
+
 /// Copies upstream response headers that may cross back to the client.
 /// `Content-Length` is left out: the response body sets its own framing.
 pub fn client_headers(upstream: &HeaderMap, route: &Route, out: &mut HeaderMap) {
@@ -114,5 +150,27 @@ pub fn client_headers(upstream: &HeaderMap, route: &Route, out: &mut HeaderMap) 
     }
     for (name, value) in &route.response_headers.set {
         out.insert(name.clone(), value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparents_are_kept_when_valid_and_made_when_not() {
+        let mut headers = HeaderMap::new();
+        let given = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        headers.insert(HeaderName::from_static(TRACEPARENT), HeaderValue::from_static(given));
+        ensure_traceparent(&mut headers);
+        assert_eq!(headers.get(TRACEPARENT).unwrap(), given);
+        for bad in ["", "00-0000-00f067aa0ba902b7-01", "00-00000000000000000000000000000000-00f067aa0ba902b7-01", "xyz"]
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(HeaderName::from_static(TRACEPARENT), HeaderValue::from_str(bad).unwrap());
+            ensure_traceparent(&mut headers);
+            let made = headers.get(TRACEPARENT).unwrap().to_str().unwrap().to_owned();
+            assert!(valid_traceparent(&made) && made.starts_with("00-") && made.ends_with("-01"), "{made}");
+        }
     }
 }

@@ -110,6 +110,7 @@ pub async fn run<S: Sender>(
     for (name, value) in extra_headers {
         request.headers.insert(name, value);
     }
+    headers::ensure_traceparent(&mut request.headers);
     let sent = send::send(route, inbound, params, request, outgoing, shape, sender, exchange, body).await?;
     Ok(match sent {
         Sent::Answer(answer) => Outcome::Upstream { route: route_index, answer, translate },

@@ -120,7 +120,12 @@ impl Process {
                     .and_then(|rest| rest.split_whitespace().next());
                 let addr = addr.map(|a| a.trim_end_matches(|c: char| !c.is_ascii_digit()));
                 if let Some(addr) = addr.and_then(|a| a.parse::<SocketAddr>().ok()) {
-                    let name = line.split("listener=").nth(1).and_then(|rest| rest.split_whitespace().next());
+                    // `listener=NAME` in text lines, `"listener":"NAME"` in JSON ones.
+                    let name = line
+                        .split("listener=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .or_else(|| line.split("\"listener\":\"").nth(1).and_then(|rest| rest.split('"').next()));
                     named.lock().unwrap().insert(name.unwrap_or("default").to_owned(), addr);
                     let _ = tx.send(addr);
                 }

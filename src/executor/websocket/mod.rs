@@ -92,7 +92,12 @@ pub async fn serve(
     let drain = req.app_data::<web::Data<crate::drain::Drain>>().map(|d| d.get_ref().clone()).unwrap_or_default();
     let session =
         pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned(), drain };
-    actix_web::rt::spawn(pump::run(session));
+    let open = metrics::gauge!(crate::telemetry::metrics::OPEN_WEBSOCKETS, "route" => route.id.clone());
+    actix_web::rt::spawn(async move {
+        open.increment(1.0);
+        pump::run(session).await;
+        open.decrement(1.0);
+    });
     Ok(response.streaming(encoded(queued)))
 }
 
