@@ -162,6 +162,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         });
         shutdown::serve_until_stopped(servers, signals, drain, args.drain_timeout).await
     });
+    crate::telemetry::traces::shutdown();
     match result {
         Ok(Stopped::Drained) => ExitCode::SUCCESS,
         Ok(Stopped::Forced) => ExitCode::FAILURE,
@@ -287,15 +288,24 @@ async fn forward_sighup(signal: tokio::sync::mpsc::Sender<()>) {
     }
 }
 
-/// The relay's own logs go to stderr, as text or JSON lines.
+/// The relay's own logs go to stderr, as text or JSON lines; spans are
+/// exported too when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 pub(super) fn init_tracing(format: Format) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        Format::Json => builder.json().flatten_event(true).try_init(),
-        Format::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        Format::Json => stderr.json().flatten_event(true).boxed(),
+        Format::Text => stderr.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).boxed(),
     };
+    let traces = crate::telemetry::traces::layer().unwrap_or_else(|e| {
+        eprintln!("warning: traces are not exported: {e}");
+        None
+    });
+    let _ = tracing_subscriber::registry().with(logs).with(traces).with(filter).try_init();
 }
 
 /// Starts the access log's writer: stdout for `-`, a file (appended), or

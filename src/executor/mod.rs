@@ -31,6 +31,7 @@ use std::time::{Instant, SystemTime};
 use actix_web::body::BoxBody;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use tracing::Instrument;
 
 use crate::error::RelayError;
 use crate::live::{Live, SharedLive};
@@ -44,6 +45,7 @@ use crate::telemetry::Finished;
 use crate::telemetry::access::AccessLog;
 use crate::telemetry::finished::Closing;
 use crate::telemetry::metrics::WorkerMetrics;
+use crate::telemetry::traces;
 use crate::traffic_log::{Direction, EventBody, RequestLog, TrafficLog};
 use crate::transforms::json_to_multipart::FetchContext;
 use crate::upstream::client::Clients;
@@ -78,7 +80,9 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
     let exchange = Exchange { log: log.as_ref(), ..Exchange::default() };
     let mut body = Some(ClientBody::Payload(payload));
     let mut error_body = None;
-    let mut response = match serve(&req, &mut body, &live, &worker, &request_id, &exchange).await {
+    let span = traces::request_span(&request_id, req.method().as_str(), req.path(), &worker.listener, req.headers());
+    let served = serve(&req, &mut body, &live, &worker, &request_id, &exchange).instrument(span.clone()).await;
+    let mut response = match served {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(request_id, method = %req.method(), path = req.path(), status = error.status.as_u16(), "{}", error.message);
@@ -104,6 +108,12 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
         log_answer(log, &req, &response, error_body);
     }
     let route = exchange.route.get();
+    if !span.is_none() {
+        span.record("http.response.status_code", response.status().as_u16());
+        if let Some(route) = route.and_then(|index| live.table.routes.get(index)) {
+            span.record("relay.route", route.id.as_str());
+        }
+    }
     let closing = Closing {
         started,
         arrived,

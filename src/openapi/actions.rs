@@ -14,7 +14,8 @@ use actix_web::http::Method;
 use serde_json::{Value, json};
 
 use super::DEFAULT_SET;
-use super::document::{self, BEARER_SCHEME, Operation, Style};
+use super::document;
+use super::model::{BEARER_SCHEME, Operation, Style};
 use crate::table::Route;
 
 /// The Actions sets: route indices of each named set, and of their union.

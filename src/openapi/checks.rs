@@ -27,17 +27,10 @@ use std::fmt;
 use serde_json::Value;
 
 use super::actions::Sets;
-use super::document::Operation;
+use super::model::{MAX_OPERATIONS, MAX_PARAMETER_DESCRIPTION, MAX_SUMMARY, Operation};
 use crate::diagnostics::SpecError;
 use crate::spec::ResponseKind;
 use crate::table::{Origin, Route};
-
-/// Longest `summary` or `description` ChatGPT accepts.
-pub const MAX_SUMMARY: usize = 300;
-/// Longest parameter description ChatGPT accepts.
-pub const MAX_PARAMETER_DESCRIPTION: usize = 700;
-/// Operations beyond this many per set are not all offered to the model.
-pub const MAX_OPERATIONS: usize = 30;
 
 /// A problem in a document that does not stop the table: advice, or an
 /// Actions error that left a route out of the Actions documents.

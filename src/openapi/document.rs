@@ -18,54 +18,11 @@
 //! - Schema files are written once, under `components/schemas`
 //!   ([`Components`]); Actions documents inline them trimmed ([`super::trim`]).
 
-use actix_web::http::Method;
 use serde_json::{Map, Value, json};
 
-use super::schemas::{Components, Schema};
-use super::trim;
+use super::model::{BEARER_SCHEME, HEADER_SCHEME, Operation, Style};
+use super::schemas::Components;
 use crate::table::Route;
-
-/// Name of the bearer security scheme.
-pub const BEARER_SCHEME: &str = "bearerAuth";
-/// Name of the `X-Relay-Key` security scheme.
-pub const HEADER_SCHEME: &str = "relayKey";
-
-/// One operation of the document, with the route it documents.
-#[derive(Debug)]
-pub struct Operation<'r> {
-    /// Index into the table's routes.
-    pub route: usize,
-    pub spec: &'r Route,
-    pub method: Method,
-    /// The OpenAPI path template.
-    pub path: String,
-    pub id: String,
-}
-
-/// How schemas are written into an operation.
-pub enum Style<'c> {
-    /// As `$ref`s into the full document's components.
-    Full(&'c mut Components),
-    /// Inline, trimmed for a model to read.
-    Actions,
-}
-
-impl Style<'_> {
-    pub(super) fn schema(&mut self, schema: &Schema, depth: usize) -> Value {
-        match self {
-            Style::Full(components) => components.reference(schema),
-            Style::Actions => trim::trim(&schema.value, depth),
-        }
-    }
-
-    /// A schema that is not a file of its own (a `validate` schema).
-    pub(super) fn inline(&self, schema: &Value) -> Value {
-        match self {
-            Style::Full(_) => super::operation::embedded_schema(schema),
-            Style::Actions => trim::trim(schema, trim::REQUEST_DEPTH),
-        }
-    }
-}
 
 /// Every documented operation, in table order.
 pub fn operations(routes: &[Route]) -> Vec<Operation<'_>> {

@@ -21,6 +21,7 @@ pub mod actions;
 pub mod checks;
 pub mod document;
 pub mod manifest;
+pub mod model;
 pub mod operation;
 pub mod schemas;
 pub mod trim;

@@ -6,14 +6,14 @@
 use actix_web::http::Method;
 use serde_json::{Map, Value, json};
 
-use super::document::{BEARER_SCHEME, HEADER_SCHEME, Operation, Style};
+use super::model::{BEARER_SCHEME, HEADER_SCHEME, MAX_PARAMETER_DESCRIPTION, Operation, Style};
 use super::schemas::{self, Schema};
 use super::trim;
 use crate::spec::ResponseKind;
 use crate::table::Route;
 
 /// Longest parameter description in an Actions document.
-const ACTIONS_PARAMETER_DESCRIPTION: usize = super::checks::MAX_PARAMETER_DESCRIPTION;
+const ACTIONS_PARAMETER_DESCRIPTION: usize = MAX_PARAMETER_DESCRIPTION;
 /// The page size Actions documents suggest for list operations.
 pub const ACTIONS_PAGE: u64 = 20;
 
@@ -124,17 +124,6 @@ fn request_body(route: &Route, method: &Method, style: &mut Style<'_>) -> Option
     // A schema that admits only `{}` says the operation takes no body.
     let empty = schemas.request.as_ref().is_some_and(|s| s.value.get("maxProperties") == Some(&json!(0)));
     Some(json!({"required": described && !empty, "content": content}))
-}
-
-/// A `validate` schema inside the document: `$schema` and `$id` are dropped
-/// (the document's dialect applies).
-pub(super) fn embedded_schema(schema: &Value) -> Value {
-    let mut schema = schema.clone();
-    if let Some(object) = schema.as_object_mut() {
-        object.remove("$schema");
-        object.remove("$id");
-    }
-    schema
 }
 
 fn responses(kind: ResponseKind, schema: Option<&Schema>, style: &mut Style<'_>) -> Value {

@@ -102,10 +102,16 @@ pub fn upstream_headers(
 /// The W3C Trace Context header (<https://www.w3.org/TR/trace-context/>).
 pub const TRACEPARENT: &str = "traceparent";
 
-/// Makes sure the upstream request carries a `traceparent`: the client's,
-/// when it sent a valid one (with its `tracestate`, both passed by the
-/// header policy), else a new trace sampled in (`00-<trace>-<span>-01`).
+/// Makes sure the upstream request carries a `traceparent`: with traces
+/// exported, the relay's request span (in the client's trace, if any);
+/// otherwise the client's, when it sent a valid one (with its `tracestate`,
+/// both passed by the header policy), else a new trace sampled in
+/// (`00-<trace>-<span>-01`).
 pub fn ensure_traceparent(out: &mut HeaderMap) {
+    // Exporting traces: the relay's own span is the upstream's parent.
+    if crate::telemetry::traces::inject(out) {
+        return;
+    }
     if out.get(TRACEPARENT).and_then(|v| v.to_str().ok()).is_some_and(valid_traceparent) {
         return;
     }
