@@ -88,15 +88,25 @@ pub enum Magic {
 }
 
 impl Magic {
-    fn matches(self, bytes: &[u8]) -> bool {
+    /// The media type a file with this signature has.
+    fn media_type(self) -> &'static str {
         match self {
-            Magic::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            Magic::Jpeg => bytes.starts_with(b"\xff\xd8\xff"),
-            Magic::Gif => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
-            Magic::Webp => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
-            Magic::Pdf => bytes.starts_with(b"%PDF-"),
+            Magic::Png => "image/png",
+            Magic::Jpeg => "image/jpeg",
+            Magic::Gif => "image/gif",
+            Magic::Webp => "image/webp",
+            Magic::Pdf => "application/pdf",
         }
     }
+
+    fn matches(self, bytes: &[u8]) -> bool {
+        sniff(bytes) == Some(self.media_type())
+    }
+}
+
+/// The media type the file's first bytes say it has (the `infer` crate).
+fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    infer::get(bytes).map(|kind| kind.mime_type())
 }
 
 /// The compiled transform.
@@ -379,7 +389,7 @@ impl FilePart {
         {
             return Err(bad(field.clone(), format!("The file in `{field}` is not a {magic:?} file.")));
         }
-        let sniffed = self.magic.map(|m| format!("image/{}", format!("{m:?}").to_ascii_lowercase()));
+        let sniffed = sniff(&bytes).map(str::to_owned);
         let mime = declared
             .map(|m| m.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
             .filter(|m| !m.is_empty() && m != "application/octet-stream")
@@ -411,9 +421,21 @@ fn bad(param: String, message: String) -> RelayError {
     RelayError::bad_request("invalid_file", message).with_param(param)
 }
 
-/// A value safe inside a quoted header parameter.
+/// A name or filename inside a quoted `Content-Disposition` parameter:
+/// `"`, CR and LF percent-encoded as RFC 7578 section 2 and the WHATWG
+/// form encoding do, and `%` too, so that the encoding can be undone.
 fn quoted(text: &str) -> String {
-    text.chars().filter(|c| !matches!(c, '\r' | '\n')).map(|c| if c == '"' { '\'' } else { c }).collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("%22"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -473,6 +495,32 @@ mod tests {
         assert_eq!(schema["required"], json!(["openaiFileIdRefs"]));
         assert_eq!(schema["properties"]["openaiFileIdRefs"]["type"], "array");
         assert!(Magic::Png.matches(PNG) && !Magic::Jpeg.matches(PNG));
-        assert_eq!(quoted("a\"b\r\nc"), "a'bc");
+    }
+
+    #[test]
+    fn names_are_percent_encoded_per_rfc_7578() {
+        assert_eq!(quoted("a\"b\r\nc"), "a%22b%0D%0Ac");
+        assert_eq!(quoted("50%.png"), "50%25.png");
+        assert_eq!(quoted("plain name-ü.png"), "plain name-ü.png");
+    }
+
+    #[test]
+    fn sniffed_types_are_the_real_media_types() {
+        assert_eq!(sniff(b"%PDF-1.7\n..."), Some("application/pdf"));
+        assert_eq!(sniff(PNG), Some("image/png"));
+        assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert!(Magic::Pdf.matches(b"%PDF-1.4") && !Magic::Pdf.matches(PNG));
+        assert_eq!(Magic::Pdf.media_type(), "application/pdf");
+        assert_eq!(sniff(b"plain text"), None);
+    }
+
+    #[tokio::test]
+    async fn a_pdf_without_a_declared_type_goes_out_as_application_pdf() {
+        let t = transform("[files.file]\nbase64 = \"file\"\nmagic = \"pdf\"");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7\n%%EOF");
+        let multipart = t.build(&json!({"file": encoded}), &context()).await.unwrap();
+        let bytes: Vec<u8> = multipart.pieces.iter().flat_map(|p| p.to_vec()).collect();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("filename=\"file.pdf\"\r\nContent-Type: application/pdf\r\n"), "{text}");
     }
 }
