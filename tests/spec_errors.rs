@@ -61,3 +61,8 @@ fn duplicate_upstream_names_the_first() {
 fn websocket_routes_are_checked() {
     check_case("websocket");
 }
+
+#[test]
+fn invalid_utf8_is_located_at_the_first_bad_byte() {
+    check_case("not_utf8");
+}

@@ -13,7 +13,7 @@ mod load;
 pub mod retry;
 pub mod units;
 
-pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
+pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
 
 use std::collections::BTreeMap;
 
