@@ -8,14 +8,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_http::HttpService;
+use actix_web::dev::{AppConfig, Server};
+use actix_web::{App, web};
 
 use crate::executor::{self, Worker};
 use crate::live::SharedLive;
 use crate::reload::Reloader;
 use crate::transforms::json_to_multipart::FetchContext;
 use crate::upstream::client::{self, Clients};
+
+/// How long a client may take to send the head of its first request on a
+/// connection before it gets 408 and the connection is closed.
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings that are not part of the route table.
 #[derive(Debug, Clone, Default)]
@@ -32,17 +37,31 @@ pub struct Options {
     pub listener: Option<String>,
     /// Where this listener's traffic is logged (see [`crate::traffic_log`]).
     pub traffic_log: Option<crate::traffic_log::TrafficLog>,
+    /// The head timeout (default [`DEFAULT_HEAD_TIMEOUT`]).
+    pub head_timeout: Option<Duration>,
 }
 
 /// Starts serving the live state on `listener`. The returned server must be awaited
 /// (or spawned) to run; its handle stops it.
+///
+/// The server is actix-web's `App` on actix-http's `HttpService`, built by
+/// hand (as `actix_web::HttpServer` would) only to give it an expect
+/// service: `100 Continue` goes out after the head checks pass
+/// ([`executor::expect`]).
 pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::io::Result<Server> {
     let tls = client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
     let address_check = options.fetch_address_check.unwrap_or(crate::fetch::address::check_public);
     let listener_name = options.listener.clone().unwrap_or_else(|| crate::table::DEFAULT_LISTENER.to_owned());
     let log = options.traffic_log.clone();
-    let mut server = HttpServer::new(move || {
+    let head_timeout = options.head_timeout.unwrap_or(DEFAULT_HEAD_TIMEOUT);
+    let addr = listener.local_addr()?;
+    let mut builder = Server::build().max_concurrent_connections(100_000);
+    let shutdown = builder.graceful_shutdown_signal();
+    if let Some(workers) = options.workers {
+        builder = builder.workers(workers);
+    }
+    let builder = builder.listen(format!("relay-{addr}"), listener, move || {
         let fetch = FetchContext { tls: tls.clone(), address_check, dry_run: false };
         let worker = Worker {
             live: live.clone(),
@@ -52,18 +71,25 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
             listener: listener_name.clone(),
             log: log.clone(),
         };
-        App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle))
-    })
-    // A client that closes its side must cancel the upstream request at once.
-    .h1_allow_half_closed(false)
-    // Streamed bodies go out in pieces of any size; with Nagle's algorithm a
-    // small piece waits for the client's delayed ACK (40 ms on Linux).
-    .tcp_nodelay(true)
-    .client_request_timeout(Duration::from_secs(30))
-    .keep_alive(Duration::from_secs(75))
-    .max_connections(100_000);
-    if let Some(workers) = options.workers {
-        server = server.workers(workers);
-    }
-    Ok(server.listen(listener)?.run())
+        let app = App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle));
+        let shutdown = shutdown.clone();
+        HttpService::build()
+            // A client that closes its side must cancel the upstream request at once.
+            .h1_allow_half_closed(false)
+            // Streamed bodies go out in pieces of any size; with Nagle's algorithm a
+            // small piece waits for the client's delayed ACK (40 ms on Linux).
+            .tcp_nodelay(true)
+            .client_request_timeout(head_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .keep_alive(Duration::from_secs(75))
+            .local_addr(addr)
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .expect(executor::expect::service(live.clone(), listener_name.clone()))
+            .finish(actix_service::map_config(app, |()| AppConfig::default()))
+            .tcp()
+    })?;
+    Ok(builder.run())
 }

@@ -44,6 +44,9 @@ pub enum Command {
         /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         log_body_max: Option<u64>,
+        /// Close a connection whose first request head takes longer than DURATION, e.g. 5s (default 10s).
+        #[arg(long, value_name = "DURATION", env = "RELAY_HEAD_TIMEOUT", value_parser = parse_duration)]
+        head_timeout: Option<std::time::Duration>,
     },
     /// Compile the routes without serving; print every error and exit 1 if any.
     Check {
@@ -94,8 +97,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max } => {
-            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch: !no_watch, log, log_body_max })
+        Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max, head_timeout } => {
+            let watch = !no_watch;
+            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch, log, log_body_max, head_timeout })
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
@@ -138,6 +142,11 @@ pub fn main() -> ExitCode {
 }
 
 /// `--log-body-max`: a byte size, by the spec's one size parser.
+/// `--head-timeout`: a duration, by the spec's one duration parser.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::spec::units::duration(text).map_err(|e| format!("{e}; write e.g. 5s"))
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     crate::spec::units::size(text).map_err(|e| format!("{e}; write e.g. 64KiB"))
 }

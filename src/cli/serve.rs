@@ -31,6 +31,8 @@ pub struct ServeArgs {
     pub log: Option<PathBuf>,
     /// `--log-body-max`.
     pub log_body_max: Option<u64>,
+    /// `--head-timeout`.
+    pub head_timeout: Option<std::time::Duration>,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -96,6 +98,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 reloader: Some(reloader.clone()),
                 traffic_log: logs.remove(&name),
                 listener: Some(name),
+                head_timeout: args.head_timeout,
                 ..Default::default()
             };
             servers.push(server::run(listener, reloader.live(), &options)?);

@@ -1,0 +1,85 @@
+//! `Expect: 100-continue`: the client waits for `100 Continue` before it
+//! sends its body, so the relay says it only for a request it would admit.
+//!
+//! actix-http writes `100 Continue` as soon as its expect service returns
+//! the request, before the handler runs. This service runs the checks that
+//! need only the head, the same stage functions `serve` runs, against the
+//! live table: the head size (431), [`resolve`] (400, 404, 405, 426),
+//! [`authenticate`] (401, 403) and [`admit`] (413, 415). A refused request
+//! gets its error in the OpenAI shape and no `100 Continue`; actix then
+//! closes the connection, since the body was never read.
+//!
+//! A `GET` that matches no route is let through: the relay's own answers
+//! (health, documents) are not routes, and the handler knows them.
+
+use actix_http::Request;
+use actix_http::body::BoxBody;
+use actix_http::header::{HeaderName, HeaderValue};
+use actix_service::{ServiceFactory, fn_service};
+use actix_web::http::Method;
+
+use crate::error::RelayError;
+use crate::live::SharedLive;
+use crate::stages::headers::REQUEST_ID;
+use crate::stages::{Inbound, admit::admit, authenticate::authenticate, resolve::resolve};
+use crate::table::Protocol;
+
+/// The expect service of one listener: the request if it may send its
+/// body, else the error response.
+pub fn service(
+    live: SharedLive,
+    listener: String,
+) -> impl ServiceFactory<Request, Config = (), Response = Request, Error = actix_http::Response<BoxBody>, InitError = ()>
+{
+    fn_service(move |request: Request| {
+        let outcome = check(&live, &listener, &request);
+        async move {
+            match outcome {
+                Ok(()) => Ok(request),
+                Err(error) => Err(refusal(&request, &error)),
+            }
+        }
+    })
+}
+
+/// Whether the head admits the body.
+fn check(live: &SharedLive, listener: &str, request: &Request) -> Result<(), RelayError> {
+    let head = request.head();
+    super::check_head_size(&head.headers)?;
+    let live = live.load();
+    let table = &live.table;
+    let target = head.uri.path_and_query().map_or_else(|| head.uri.path(), |pq| pq.as_str());
+    let inbound = Inbound {
+        listener,
+        method: &head.method,
+        path: head.uri.path(),
+        query: head.uri.query(),
+        target,
+        headers: &head.headers,
+        peer: head.peer_addr.map(|addr| addr.ip()),
+        request_id: "",
+    };
+    let resolved = match resolve(table, &inbound) {
+        Ok(resolved) => resolved,
+        Err(error) if head.method == Method::GET && error.code == "unknown_route" => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let route = &table.routes[resolved.route];
+    authenticate(table, route, &inbound)?;
+    if let Protocol::WebSocket(_) = route.protocol {
+        return Ok(());
+    }
+    admit(&head.headers, &route.body).map(drop)
+}
+
+/// The error response, with the request id the handler would have given it.
+fn refusal(request: &Request, error: &RelayError) -> actix_http::Response<BoxBody> {
+    let request_id = super::request_id(&request.head().headers);
+    let head = request.head();
+    tracing::info!(request_id, method = %head.method, path = head.uri.path(), status = error.status.as_u16(), "{} (before 100 Continue)", error.message);
+    let mut response: actix_http::Response<BoxBody> = error.response().into();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(HeaderName::from_static(REQUEST_ID), value);
+    }
+    response
+}

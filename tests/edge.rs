@@ -1,0 +1,347 @@
+//! Edge behaviour on real sockets: `Expect: 100-continue` answered only
+//! after the head checks, slow heads and bodies cut, heads the HTTP layer
+//! refuses, and upstream framing that must not truncate silently or
+//! desync the client's connection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use support::raw::{self, Conn};
+use support::relay::{InProcess, Process, routes_dir};
+use support::upstream::Upstream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const RELAY_KEY: &str = "rk-edge";
+
+const ROUTES: &str = r#"
+[upstream.openai]
+base_url = "${OPENAI_BASE_URL}"
+auth = { mode = "bearer", env = "OPENAI_API_KEY" }
+
+[[route]]
+id = "files.create"
+method = "POST"
+path = "/v1/files"
+body = { accept = ["application/octet-stream"], max = "1KiB", idle_timeout = "300ms" }
+
+[[route]]
+id = "everything"
+method = ["GET", "POST"]
+path = "/v1/{*rest}"
+upstream_path = "/{rest}"
+timeout = "2s"
+body = { idle_timeout = "300ms" }
+"#;
+
+fn assert_openai_error(response: &raw::Response, status: u16, code: &str) {
+    assert_eq!(response.status, status, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let body = response.json();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string() && body["error"]["type"].is_string(), "{body}");
+}
+
+/// Sends a head with `Expect: 100-continue` and reads what comes back
+/// before any body byte is sent: `100` or a final response.
+async fn expecting(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> (Conn, u16) {
+    let mut all = vec!["Expect: 100-continue"];
+    all.extend_from_slice(headers);
+    let mut conn = Conn::open(addr).await;
+    conn.write(raw::head(method, path, &all).as_bytes()).await;
+    let (status, headers) = conn.read_head().await;
+    if status >= 200 {
+        // Put the head back so that `read_response` sees the whole answer.
+        let mut head = format!("HTTP/1.1 {status} X\r\n");
+        for (name, value) in &headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        conn.buf.splice(0..0, head.into_bytes());
+    }
+    (conn, status)
+}
+
+#[actix_web::test]
+async fn expect_100_continue_is_answered_only_after_route_auth_and_size_checks() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[("RELAY_KEYS", RELAY_KEY)]).await;
+    let key = format!("X-Relay-Key: {RELAY_KEY}");
+    let octets = "Content-Type: application/octet-stream";
+    let refused: [(&str, Vec<&str>, u16, &str); 5] = [
+        ("/v1/files", vec![octets, "Content-Length: 10"], 401, "invalid_relay_key"),
+        ("/v1/files", vec![&key, octets, "Content-Length: 5000"], 413, "body_too_large"),
+        ("/v1/files", vec![&key, "Content-Type: text/plain", "Content-Length: 10"], 415, "unsupported_media_type"),
+        ("/v1/../files", vec![&key, octets, "Content-Length: 10"], 400, "invalid_path"),
+        ("/nowhere", vec![&key, octets, "Content-Length: 10"], 404, "unknown_route"),
+    ];
+    let requests_before = upstream.requests().len();
+    for (path, headers, status, code) in &refused {
+        let (mut conn, first) = expecting(relay.addr, "POST", path, headers).await;
+        assert_ne!(first, 100, "{path} {headers:?}: 100 Continue before the refusal");
+        let response = conn.read_response().await;
+        assert_openai_error(&response, *status, code);
+        assert!(response.header("x-request-id").is_some(), "{:?}", response.headers);
+        // The body was never sent; the connection is not left waiting for it.
+        assert!(conn.closes_within(Duration::from_secs(5)).await, "{path}: the connection stays open");
+    }
+    assert_eq!(upstream.requests().len(), requests_before, "a refused request reached the upstream");
+
+    // A request that passes gets `100 Continue`, then the answer.
+    let (mut conn, first) = expecting(relay.addr, "POST", "/v1/files", &[&key, octets, "Content-Length: 10"]).await;
+    assert_eq!(first, 100);
+    conn.write(b"0123456789").await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(upstream.last().body, b"0123456789");
+
+    // The relay's own answers are not routes: they still answer.
+    let (mut conn, first) = expecting(relay.addr, "GET", "/health", &["Content-Length: 0"]).await;
+    assert_eq!(first, 100);
+    let response = conn.read_response().await;
+    assert_eq!((response.status, &response.json()["status"]), (200, &serde_json::json!("ok")));
+}
+
+#[actix_web::test]
+async fn a_slow_head_is_cut_at_the_head_timeout() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let options = relay::server::Options {
+        workers: Some(1),
+        head_timeout: Some(Duration::from_millis(400)),
+        ..Default::default()
+    };
+    let relay = InProcess::start_with(dir.path(), &upstream.base_url(), &[], options).await;
+    for partial in ["", "GET /v1/models HTTP/1.1\r\n", "GET /v1/models HTTP/1.1\r\nHost: relay.test\r\nX-Slow: "] {
+        let mut conn = Conn::open(relay.addr).await;
+        let started = Instant::now();
+        conn.write(partial.as_bytes()).await;
+        // A byte every 100 ms never completes the head.
+        let rest = trickle_until_answered(&mut conn, Duration::from_secs(5)).await;
+        let elapsed = started.elapsed();
+        let text = String::from_utf8_lossy(&rest);
+        // actix-http answers 408 itself (an empty body: see README, Errors).
+        assert!(text.starts_with("HTTP/1.1 408"), "{partial:?}: {text:?}");
+        assert!(elapsed < Duration::from_secs(2), "{partial:?}: cut after {elapsed:?}");
+    }
+}
+
+#[actix_web::test]
+async fn relay_serve_takes_the_head_timeout_from_its_flag_and_environment() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let base = upstream.base_url();
+    let env = [("OPENAI_BASE_URL", base.as_str()), ("OPENAI_API_KEY", "sk-test")];
+    let by_flag = Process::start(dir.path(), &["--head-timeout", "300ms"], &env);
+    let mut by_env_vars = env.to_vec();
+    by_env_vars.push(("RELAY_HEAD_TIMEOUT", "300ms"));
+    let by_env = Process::start(dir.path(), &[], &by_env_vars);
+    for relay in [&by_flag, &by_env] {
+        let mut conn = Conn::open(relay.addr).await;
+        conn.write(b"GET /v1/models HTTP/1.1\r\n").await;
+        let started = Instant::now();
+        let rest = conn.read_to_close().await;
+        assert!(String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&rest));
+        assert!(started.elapsed() < Duration::from_secs(5), "cut after {:?}", started.elapsed());
+    }
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_relay"))
+        .args(["serve", "--head-timeout", "0s", "--routes"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("longer than zero"), "{refused:?}");
+}
+
+#[actix_web::test]
+async fn a_trickling_body_is_cut() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
+    let mut conn = Conn::open(relay.addr).await;
+    conn.write(raw::head("POST", "/v1/echo/slow", &["Content-Length: 1000"]).as_bytes()).await;
+    let started = Instant::now();
+    // A byte every 100 ms: never idle for the route's 300 ms, but the whole
+    // exchange is bounded by the route's `timeout` (2 s).
+    let answer = trickle_until_answered(&mut conn, Duration::from_secs(8)).await;
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    assert!(elapsed < Duration::from_secs(4), "cut after {elapsed:?}: {text:?}");
+    assert!(text.starts_with("HTTP/1.1 504"), "{text:?}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let error: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    assert_eq!(error["error"]["code"], "upstream_timeout", "{error}");
+    assert!(conn.closes_within(Duration::from_secs(5)).await, "the connection stays open");
+}
+
+/// Writes a byte every 100 ms until the relay answers or closes (or
+/// `limit` passes); returns what it answered.
+async fn trickle_until_answered(conn: &mut Conn, limit: Duration) -> Vec<u8> {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        tokio::select! {
+            read = conn.stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return answer,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        // The head is in; give the body a moment, then stop.
+                        let rest = tokio::time::timeout(Duration::from_millis(300), conn.stream.read(&mut buf)).await;
+                        if let Ok(Ok(n)) = rest {
+                            answer.extend_from_slice(&buf[..n]);
+                        }
+                        return answer;
+                    }
+                }
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                let _ = conn.stream.write_all(b"x").await;
+            }
+            () = tokio::time::sleep_until(deadline) => return answer,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn heads_the_http_layer_refuses_get_their_status_and_a_closed_connection() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
+
+    // Up to actix-http's buffer (128 KiB) the relay answers itself.
+    let pads: Vec<String> = (0..9).map(|i| format!("X-Pad-{i}: {}", "p".repeat(8 * 1024))).collect();
+    let pads: Vec<&str> = pads.iter().map(String::as_str).collect();
+    let response = raw::get(relay.addr, "/v1/models", &pads).await;
+    assert_openai_error(&response, 431, "headers_too_large");
+
+    // Beyond what actix-http parses, it answers before the relay sees the
+    // request: the status is right, the body empty (README, Errors).
+    let many: Vec<String> = (0..120).map(|i| format!("X-Many-{i}: v")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let huge = format!("X-Huge: {}", "h".repeat(140 * 1024));
+    let cases: [(Vec<u8>, &str); 4] = [
+        (raw::head("GET", "/v1/models", &many).into_bytes(), "HTTP/1.1 431"),
+        (raw::head("GET", "/v1/models", &[&huge]).into_bytes(), "HTTP/1.1 431"),
+        (b"GET /v1/models HTTP/1.1 extra\r\n\r\n".to_vec(), "HTTP/1.1 400"),
+        (b"GET /v1/models HTTP/1.1\r\nBad Header\r\n\r\n".to_vec(), "HTTP/1.1 400"),
+    ];
+    for (request, status) in cases {
+        let mut conn = Conn::open(relay.addr).await;
+        let _ = conn.stream.write_all(&request).await;
+        let answer = conn.read_to_close().await;
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with(status), "{status}: {text:?}");
+    }
+    assert!(upstream.requests().is_empty(), "a refused head reached the upstream");
+}
+
+/// An upstream on a raw socket: answers every request head it reads on a
+/// connection with `answer`, then closes if `close`.
+async fn raw_upstream(answer: &'static [u8], close: bool) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        seen.drain(..at + 4);
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                        if close {
+                            return;
+                        }
+                    }
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+const PROXY_ROUTES: &str = r#"
+[upstream.raw]
+base_url = "${RAW_BASE_URL}"
+
+[[route]]
+id = "raw"
+method = "GET"
+path = "/v1/{*rest}"
+upstream = "raw"
+upstream_path = "/{rest}"
+idle_timeout = "500ms"
+"#;
+
+async fn relay_in_front_of(upstream: SocketAddr) -> (InProcess, tempfile::TempDir) {
+    let dir = routes_dir(PROXY_ROUTES);
+    let base = format!("http://{upstream}/v1");
+    let relay = InProcess::start(dir.path(), &base, &[("RAW_BASE_URL", &base)]).await;
+    (relay, dir)
+}
+
+#[actix_web::test]
+async fn a_length_beside_a_transfer_encoding_is_dropped_and_the_body_kept_whole() {
+    const BODY: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+    // The length says 5 (or 100); the chunked body is 26 bytes.
+    for answer in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabcdefghijklmnop\r\na\r\nqrstuvwxyz\r\n0\r\n\r\n"[..],
+        &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\n"[..],
+    ] {
+        let upstream = raw_upstream(answer, false).await;
+        let (relay, _dir) = relay_in_front_of(upstream).await;
+        let mut conn = Conn::open(relay.addr).await;
+        // Two requests on one connection: the second is read in sync.
+        for _ in 0..2 {
+            conn.write(raw::head("GET", "/v1/both", &[]).as_bytes()).await;
+            let response = conn.read_response().await;
+            assert_eq!(response.status, 200);
+            assert_eq!(response.body, BODY, "{:?}", String::from_utf8_lossy(&response.body));
+            assert_eq!(response.header("content-length"), None, "{:?}", response.headers);
+        }
+        relay.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn a_body_shorter_than_its_length_is_not_passed_off_as_complete() {
+    // The upstream declares 100 bytes and sends 50: then closes, or goes quiet.
+    const SHORT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234567890123456789012345678901234567890123456789";
+    for close in [true, false] {
+        let upstream = raw_upstream(SHORT, close).await;
+        let (relay, _dir) = relay_in_front_of(upstream).await;
+        let mut conn = Conn::open(relay.addr).await;
+        conn.write(raw::head("GET", "/v1/short", &[]).as_bytes()).await;
+        let started = Instant::now();
+        let answer = conn.read_to_close().await;
+        // The client can tell: the connection closes before the declared
+        // length is reached, or before any answer at all when the upstream
+        // failed before the relay's head went out.
+        if let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..at]).to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            let body = &answer[at + 4..];
+            match head.split("content-length: ").nth(1).and_then(|rest| rest.lines().next()) {
+                Some(length) => {
+                    let length: usize = length.trim().parse().unwrap();
+                    assert!(body.len() < length, "close {close}: {} of {length} bytes", body.len());
+                }
+                None => assert!(!body.ends_with(b"0\r\n\r\n"), "close {close}: a chunked body that looks complete"),
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "close {close}: the client waited {:?}", started.elapsed());
+        relay.stop().await;
+    }
+}
