@@ -318,7 +318,8 @@ async fn a_length_beside_a_transfer_encoding_is_dropped_and_the_body_kept_whole(
 #[actix_web::test]
 async fn a_body_shorter_than_its_length_is_not_passed_off_as_complete() {
     // The upstream declares 100 bytes and sends 50: then closes, or goes quiet.
-    const SHORT: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234567890123456789012345678901234567890123456789";
+    const SHORT: &[u8] =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234567890123456789012345678901234567890123456789";
     for close in [true, false] {
         let upstream = raw_upstream(SHORT, close).await;
         let (relay, _dir) = relay_in_front_of(upstream).await;

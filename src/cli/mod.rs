@@ -99,7 +99,16 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { routes, listen, allow_open, workers, no_watch, log, log_body_max, head_timeout } => {
             let watch = !no_watch;
-            serve::serve(serve::ServeArgs { routes, listen, allow_open, workers, watch, log, log_body_max, head_timeout })
+            serve::serve(serve::ServeArgs {
+                routes,
+                listen,
+                allow_open,
+                workers,
+                watch,
+                log,
+                log_body_max,
+                head_timeout,
+            })
         }
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
