@@ -28,6 +28,18 @@ method = "POST"
 path = "/v1/files"
 body = { accept = ["application/octet-stream"], max = "1KiB", idle_timeout = "300ms" }
 
+# A route that reads the JSON body whole before sending (a transform).
+[[route]]
+id = "shaped"
+method = "POST"
+path = "/v1/shaped"
+upstream_path = "/echo/shaped"
+timeout = "2s"
+body = { accept = ["application/json"], idle_timeout = "300ms" }
+[[route.transforms]]
+type = "json_fields"
+set = { store = false }
+
 [[route]]
 id = "everything"
 method = ["GET", "POST"]
@@ -158,24 +170,32 @@ async fn relay_serve_takes_the_head_timeout_from_its_flag_and_environment() {
 }
 
 #[actix_web::test]
-async fn a_trickling_body_is_cut() {
+async fn a_trickling_body_is_cut_at_the_route_timeout() {
     let upstream = Upstream::start().await;
     let dir = routes_dir(ROUTES);
     let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
-    let mut conn = Conn::open(relay.addr).await;
-    conn.write(raw::head("POST", "/v1/echo/slow", &["Content-Length: 1000"]).as_bytes()).await;
-    let started = Instant::now();
-    // A byte every 100 ms: never idle for the route's 300 ms, but the whole
-    // exchange is bounded by the route's `timeout` (2 s).
-    let answer = trickle_until_answered(&mut conn, Duration::from_secs(8)).await;
-    let elapsed = started.elapsed();
-    let text = String::from_utf8_lossy(&answer).into_owned();
-    assert!(elapsed < Duration::from_secs(4), "cut after {elapsed:?}: {text:?}");
-    assert!(text.starts_with("HTTP/1.1 504"), "{text:?}");
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
-    let error: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text:?}"));
-    assert_eq!(error["error"]["code"], "upstream_timeout", "{error}");
-    assert!(conn.closes_within(Duration::from_secs(5)).await, "the connection stays open");
+    // Streamed to the upstream: the route's `timeout` (2 s) bounds sending
+    // the body and waiting for the answer: 504. Read whole by a transform:
+    // the same `timeout` bounds reading it: 408.
+    let cases = [
+        ("/v1/echo/slow", "Content-Type: application/octet-stream", 504, "upstream_timeout"),
+        ("/v1/shaped", "Content-Type: application/json", 408, "body_timeout"),
+    ];
+    for (path, content_type, status, code) in cases {
+        let mut conn = Conn::open(relay.addr).await;
+        conn.write(raw::head("POST", path, &[content_type, "Content-Length: 1000"]).as_bytes()).await;
+        let started = Instant::now();
+        // A byte every 100 ms: never idle for the route's 300 ms.
+        let answer = trickle_until_answered(&mut conn, Duration::from_secs(8)).await;
+        let elapsed = started.elapsed();
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        assert!(elapsed < Duration::from_secs(4), "{path}: cut after {elapsed:?}: {text:?}");
+        assert!(text.starts_with(&format!("HTTP/1.1 {status}")), "{path}: {text:?}");
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let error: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+        assert_eq!(error["error"]["code"], code, "{error}");
+        assert!(conn.closes_within(Duration::from_secs(5)).await, "{path}: the connection stays open");
+    }
 }
 
 /// Writes a byte every 100 ms until the relay answers or closes (or
