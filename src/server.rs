@@ -87,7 +87,7 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
                 let shutdown = shutdown.clone();
                 async move { shutdown.notified().await }
             })
-            .expect(executor::expect::service(live.clone(), listener_name.clone()))
+            .expect(executor::expect::service(live.clone(), listener_name.clone(), log.clone()))
             .finish(actix_service::map_config(app, |()| AppConfig::default()))
             .tcp()
     })?;

@@ -346,3 +346,27 @@ async fn realtime_client_secrets_the_api_mints_are_redacted() {
         assert!(chunks.contains("[redacted]"), "{id}: the answer was not logged redacted: {chunks}");
     }
 }
+
+#[actix_web::test]
+async fn a_request_refused_before_100_continue_is_logged() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("traffic.jsonl");
+    let relay = start(&upstream, dir.path(), &["--log", log.to_str().unwrap()], &logs.path().join("side.jsonl"));
+
+    let head = support::raw::head(
+        "POST",
+        "/v1/chat/completions",
+        &["Expect: 100-continue", "X-Request-Id: req-expect", "X-Relay-Key: wrong", "Content-Length: 10"],
+    );
+    let response = support::raw::exchange(relay.addr, head.as_bytes()).await;
+    assert_eq!(response.status, 401);
+    let all = events(&log, |events| of(events, "req-expect").len() >= 2);
+    let refused = of(&all, "req-expect");
+    assert_eq!(directions(&refused), ["client-request", "client-response"]);
+    assert_eq!(refused[0]["headers"]["x-relay-key"], "[redacted]");
+    assert_eq!(refused[1]["status"], 401);
+    let error: Value = serde_json::from_str(refused[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_relay_key");
+}
