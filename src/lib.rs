@@ -29,7 +29,8 @@
 //! - [`executor`]: `serve`'s handler: the relay's own answers, the stages
 //!   with a network sender, the response streamed back (translated where
 //!   asked), WebSocket sessions. [`server`]: the HTTP server;
-//!   `server::run` takes a bound listener.
+//!   `server::run` takes a bound listener; [`head_timeout`] times every
+//!   request head of a connection.
 //! - [`explain`]: the same stages with a recording sender.
 //! - [`model_list`]: model lists a route serves itself, filtered.
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
@@ -46,6 +47,7 @@ pub mod error;
 pub mod executor;
 pub mod explain;
 pub mod fetch;
+pub mod head_timeout;
 pub mod live;
 pub mod matcher;
 pub mod media;

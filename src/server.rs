@@ -9,17 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::HttpService;
+use actix_service::ServiceFactoryExt;
 use actix_web::dev::{AppConfig, Server};
 use actix_web::{App, web};
 
 use crate::executor::{self, Worker};
+use crate::head_timeout;
 use crate::live::SharedLive;
 use crate::reload::Reloader;
 use crate::transforms::json_to_multipart::FetchContext;
 use crate::upstream::client::{self, Clients};
 
-/// How long a client may take to send the head of its first request on a
-/// connection before it gets 408 and the connection is closed.
+/// How long a client may take to send a request head before it gets 408
+/// and the connection is closed ([`head_timeout`]).
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings that are not part of the route table.
@@ -45,9 +47,10 @@ pub struct Options {
 /// (or spawned) to run; its handle stops it.
 ///
 /// The server is actix-web's `App` on actix-http's `HttpService`, built by
-/// hand (as `actix_web::HttpServer` would) only to give it an expect
-/// service: `100 Continue` goes out after the head checks pass
-/// ([`executor::expect`]).
+/// hand (as `actix_web::HttpServer` would) to give it an expect service
+/// (`100 Continue` goes out after the head checks pass, see
+/// [`executor::expect`]) and a head timer for every request, not only a
+/// connection's first ([`head_timeout`]).
 pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::io::Result<Server> {
     let tls = client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
@@ -71,15 +74,18 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
             listener: listener_name.clone(),
             log: log.clone(),
         };
-        let app = App::new().app_data(web::Data::new(worker)).default_service(web::to(executor::handle));
+        let app = App::new()
+            .app_data(web::Data::new(worker))
+            .wrap_fn(head_timeout::mark)
+            .default_service(web::to(executor::handle));
         let shutdown = shutdown.clone();
-        HttpService::build()
+        let http = HttpService::build()
             // A client that closes its side must cancel the upstream request at once.
             .h1_allow_half_closed(false)
-            // Streamed bodies go out in pieces of any size; with Nagle's algorithm a
-            // small piece waits for the client's delayed ACK (40 ms on Linux).
-            .tcp_nodelay(true)
-            .client_request_timeout(head_timeout)
+            // The relay times every head ([`head_timeout`]); actix-http's
+            // timer, for the first head only, is a backstop.
+            .client_request_timeout(head_timeout + Duration::from_secs(1))
+            .on_connect_ext(head_timeout::on_connect)
             .client_disconnect_timeout(Duration::from_secs(1))
             .keep_alive(Duration::from_secs(75))
             .local_addr(addr)
@@ -88,8 +94,8 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
                 async move { shutdown.notified().await }
             })
             .expect(executor::expect::service(live.clone(), listener_name.clone(), log.clone()))
-            .finish(actix_service::map_config(app, |()| AppConfig::default()))
-            .tcp()
+            .finish(actix_service::map_config(app, |()| AppConfig::default()));
+        head_timeout::accept(head_timeout).and_then(http)
     })?;
     Ok(builder.run())
 }

@@ -41,6 +41,13 @@ type = "json_fields"
 set = { store = false }
 
 [[route]]
+id = "patient"
+method = "POST"
+path = "/v1/patient"
+upstream_path = "/echo/patient"
+body = { idle_timeout = "2s" }
+
+[[route]]
 id = "everything"
 method = ["GET", "POST"]
 path = "/v1/{*rest}"
@@ -118,28 +125,76 @@ async fn expect_100_continue_is_answered_only_after_route_auth_and_size_checks()
     assert_eq!((response.status, &response.json()["status"]), (200, &serde_json::json!("ok")));
 }
 
-#[actix_web::test]
-async fn a_slow_head_is_cut_at_the_head_timeout() {
-    let upstream = Upstream::start().await;
-    let dir = routes_dir(ROUTES);
+/// Checks a raw answer: 408 `head_timeout` in the OpenAI shape.
+fn assert_head_timeout(answer: &[u8], case: &str) {
+    let text = String::from_utf8_lossy(answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{case}: {text:?}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let error: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{case}: {e}: {text:?}"));
+    assert_eq!(error["error"]["code"], "head_timeout", "{case}: {error}");
+    assert_eq!(error["error"]["type"], "invalid_request_error", "{case}: {error}");
+}
+
+async fn relay_with_head_timeout(upstream: &Upstream, dir: &std::path::Path) -> InProcess {
     let options = relay::server::Options {
         workers: Some(1),
         head_timeout: Some(Duration::from_millis(400)),
         ..Default::default()
     };
-    let relay = InProcess::start_with(dir.path(), &upstream.base_url(), &[], options).await;
-    for partial in ["", "GET /v1/models HTTP/1.1\r\n", "GET /v1/models HTTP/1.1\r\nHost: relay.test\r\nX-Slow: "] {
+    InProcess::start_with(dir, &upstream.base_url(), &[], options).await
+}
+
+#[actix_web::test]
+async fn a_slow_head_is_cut_at_the_head_timeout_on_every_request() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let relay = relay_with_head_timeout(&upstream, dir.path()).await;
+    let partials = ["", "GET /v1/models HTTP/1.1\r\n", "GET /v1/models HTTP/1.1\r\nHost: relay.test\r\nX-Slow: "];
+    for (partial, earlier) in partials.iter().flat_map(|p| [(p, 0), (p, 1), (p, 2)]) {
+        let case = format!("{partial:?} after {earlier} requests");
         let mut conn = Conn::open(relay.addr).await;
+        // Kept-alive requests first: the head timer runs for each one.
+        for _ in 0..earlier {
+            conn.write(raw::head("GET", "/v1/models", &[]).as_bytes()).await;
+            assert_eq!(conn.read_response().await.status, 200, "{case}");
+        }
         let started = Instant::now();
         conn.write(partial.as_bytes()).await;
         // A byte every 100 ms never completes the head.
-        let rest = trickle_until_answered(&mut conn, Duration::from_secs(5)).await;
+        let answer = trickle_until_answered(&mut conn, Duration::from_secs(5)).await;
         let elapsed = started.elapsed();
-        let text = String::from_utf8_lossy(&rest);
-        // actix-http answers 408 itself (an empty body: see README, Errors).
-        assert!(text.starts_with("HTTP/1.1 408"), "{partial:?}: {text:?}");
-        assert!(elapsed < Duration::from_secs(2), "{partial:?}: cut after {elapsed:?}");
+        assert_head_timeout(&answer, &case);
+        assert!(elapsed < Duration::from_millis(1200), "{case}: cut after {elapsed:?}");
+        assert!(conn.closes_within(Duration::from_secs(2)).await, "{case}: the connection stays open");
     }
+}
+
+#[actix_web::test]
+async fn the_head_timer_leaves_bodies_answers_and_idle_connections_alone() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let relay = relay_with_head_timeout(&upstream, dir.path()).await;
+    let mut conn = Conn::open(relay.addr).await;
+    conn.write(raw::head("GET", "/v1/models", &[]).as_bytes()).await;
+    assert_eq!(conn.read_response().await.status, 200);
+    // Idle between requests, longer than the head timeout: keep-alive's business.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    // A body with pauses longer than the head timeout (the route allows 2 s).
+    conn.write(raw::head("POST", "/v1/patient", &["Content-Length: 6"]).as_bytes()).await;
+    conn.write(b"abc").await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    conn.write(b"def").await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(upstream.last().body, b"abcdef");
+    // An answer that streams for longer than the head timeout (about 1 s).
+    conn.write(raw::head("GET", "/v1/sse-slow", &[]).as_bytes()).await;
+    let response = conn.read_response().await;
+    assert_eq!(response.status, 200);
+    assert_eq!(String::from_utf8_lossy(&response.body).matches("data:").count(), 10);
+    // And the connection still serves.
+    conn.write(raw::head("GET", "/v1/models", &[]).as_bytes()).await;
+    assert_eq!(conn.read_response().await.status, 200);
 }
 
 #[actix_web::test]
@@ -157,7 +212,7 @@ async fn relay_serve_takes_the_head_timeout_from_its_flag_and_environment() {
         conn.write(b"GET /v1/models HTTP/1.1\r\n").await;
         let started = Instant::now();
         let rest = conn.read_to_close().await;
-        assert!(String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&rest));
+        assert_head_timeout(&rest, "relay serve");
         assert!(started.elapsed() < Duration::from_secs(5), "cut after {:?}", started.elapsed());
     }
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_relay"))

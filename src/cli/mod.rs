@@ -44,7 +44,7 @@ pub enum Command {
         /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         log_body_max: Option<u64>,
-        /// Close a connection whose first request head takes longer than DURATION, e.g. 5s (default 10s).
+        /// Answer 408 and close a connection whose request head takes longer than DURATION, e.g. 5s (default 10s).
         #[arg(long, value_name = "DURATION", env = "RELAY_HEAD_TIMEOUT", value_parser = parse_duration)]
         head_timeout: Option<std::time::Duration>,
     },
