@@ -29,7 +29,7 @@
 //! - [`executor`]: `serve`'s handler: the relay's own answers, the stages
 //!   with a network sender, the response streamed back (translated where
 //!   asked), WebSocket sessions. [`server`]: the HTTP server;
-//!   `server::run` takes a bound listener; [`head_timeout`] times every
+//!   `server::run` takes a bound listener; [`connection`] times every
 //!   request head of a connection.
 //! - [`explain`]: the same stages with a recording sender.
 //! - [`model_list`]: model lists a route serves itself, filtered.
@@ -41,13 +41,13 @@
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod connection;
 pub mod diagnostics;
 pub mod env;
 pub mod error;
 pub mod executor;
 pub mod explain;
 pub mod fetch;
-pub mod head_timeout;
 pub mod live;
 pub mod matcher;
 pub mod media;

@@ -13,15 +13,15 @@ use actix_service::ServiceFactoryExt;
 use actix_web::dev::{AppConfig, Server};
 use actix_web::{App, web};
 
+use crate::connection;
 use crate::executor::{self, Worker};
-use crate::head_timeout;
 use crate::live::SharedLive;
 use crate::reload::Reloader;
 use crate::transforms::json_to_multipart::FetchContext;
 use crate::upstream::client::{self, Clients};
 
 /// How long a client may take to send a request head before it gets 408
-/// and the connection is closed ([`head_timeout`]).
+/// and the connection is closed ([`connection`]).
 pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings that are not part of the route table.
@@ -50,7 +50,7 @@ pub struct Options {
 /// hand (as `actix_web::HttpServer` would) to give it an expect service
 /// (`100 Continue` goes out after the head checks pass, see
 /// [`executor::expect`]) and a head timer for every request, not only a
-/// connection's first ([`head_timeout`]).
+/// connection's first ([`connection`]).
 pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::io::Result<Server> {
     let tls = client::tls_config().map_err(std::io::Error::other)?;
     let reloader = options.reloader.clone();
@@ -76,16 +76,16 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
         };
         let app = App::new()
             .app_data(web::Data::new(worker))
-            .wrap_fn(head_timeout::mark)
+            .wrap_fn(connection::mark)
             .default_service(web::to(executor::handle));
         let shutdown = shutdown.clone();
         let http = HttpService::build()
             // A client that closes its side must cancel the upstream request at once.
             .h1_allow_half_closed(false)
-            // The relay times every head ([`head_timeout`]); actix-http's
+            // The relay times every head ([`connection`]); actix-http's
             // timer, for the first head only, is a backstop.
             .client_request_timeout(head_timeout + Duration::from_secs(1))
-            .on_connect_ext(head_timeout::on_connect)
+            .on_connect_ext(connection::on_connect)
             .client_disconnect_timeout(Duration::from_secs(1))
             .keep_alive(Duration::from_secs(75))
             .local_addr(addr)
@@ -95,7 +95,7 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
             })
             .expect(executor::expect::service(live.clone(), listener_name.clone(), log.clone()))
             .finish(actix_service::map_config(app, |()| AppConfig::default()));
-        head_timeout::accept(head_timeout).and_then(http)
+        connection::accept(head_timeout).and_then(http)
     })?;
     Ok(builder.run())
 }

@@ -284,7 +284,7 @@ async fn trickle_until_answered(conn: &mut Conn, limit: Duration) -> Vec<u8> {
 }
 
 #[actix_web::test]
-async fn heads_the_http_layer_refuses_get_their_status_and_a_closed_connection() {
+async fn heads_the_http_layer_refuses_get_the_openai_shape_and_a_closed_connection() {
     let upstream = Upstream::start().await;
     let dir = routes_dir(ROUTES);
     let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
@@ -296,24 +296,31 @@ async fn heads_the_http_layer_refuses_get_their_status_and_a_closed_connection()
     assert_openai_error(&response, 431, "headers_too_large");
 
     // Beyond what actix-http parses, it answers before the relay sees the
-    // request: the status is right, the body empty (README, Errors).
+    // request (with an empty body); the relay puts its own in its place.
     let many: Vec<String> = (0..120).map(|i| format!("X-Many-{i}: v")).collect();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let huge = format!("X-Huge: {}", "h".repeat(140 * 1024));
-    let cases: [(Vec<u8>, &str); 4] = [
-        (raw::head("GET", "/v1/models", &many).into_bytes(), "HTTP/1.1 431"),
-        (raw::head("GET", "/v1/models", &[&huge]).into_bytes(), "HTTP/1.1 431"),
-        (b"GET /v1/models HTTP/1.1 extra\r\n\r\n".to_vec(), "HTTP/1.1 400"),
-        (b"GET /v1/models HTTP/1.1\r\nBad Header\r\n\r\n".to_vec(), "HTTP/1.1 400"),
+    let cases: [(Vec<u8>, u16, &str); 5] = [
+        (raw::head("GET", "/v1/models", &many).into_bytes(), 431, "headers_too_large"),
+        (raw::head("GET", "/v1/models", &[&huge]).into_bytes(), 431, "headers_too_large"),
+        (b"GET /v1/models HTTP/1.1 extra\r\n\r\n".to_vec(), 400, "invalid_http"),
+        (b"GET /v1/models HTTP/1.1\r\nBad Header\r\n\r\n".to_vec(), 400, "invalid_http"),
+        (b"POST /v1/echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_vec(), 400, "invalid_http"),
     ];
-    for (request, status) in cases {
+    for (request, status, code) in cases {
         let mut conn = Conn::open(relay.addr).await;
         let _ = conn.stream.write_all(&request).await;
-        let answer = conn.read_to_close().await;
-        let text = String::from_utf8_lossy(&answer);
-        assert!(text.starts_with(status), "{status}: {text:?}");
+        let response = conn.read_response().await;
+        assert_openai_error(&response, status, code);
+        assert!(conn.closes_within(Duration::from_secs(5)).await, "{status}: the connection stays open");
     }
-    assert!(upstream.requests().is_empty(), "a refused head reached the upstream");
+    // The same on a kept-alive connection, after a request that was served.
+    let mut conn = Conn::open(relay.addr).await;
+    conn.write(raw::head("GET", "/v1/models", &[]).as_bytes()).await;
+    assert_eq!(conn.read_response().await.status, 200);
+    conn.write(b"GET /v1/models HTTP/1.1 extra\r\n\r\n").await;
+    assert_openai_error(&conn.read_response().await, 400, "invalid_http");
+    assert_eq!(upstream.requests().len(), 1, "a refused head reached the upstream");
 }
 
 /// An upstream on a raw socket: answers every request head it reads on a

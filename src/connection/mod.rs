@@ -1,19 +1,29 @@
-//! The head timeout, for every request of a connection.
+//! A connection's socket, wrapped ([`Connection`]) so that the relay's
+//! rules hold for what actix-http decides on its own.
 //!
-//! actix-http times only the first request head of a connection, and
-//! answers it with an empty 408. Here the connection's socket is wrapped
-//! ([`Connection`]) and the relay times every head itself:
+//! **Head timeout, for every request.** actix-http times only the first
+//! request head of a connection, and answers it with an empty 408. Here
+//! every head is timed:
 //!
 //! - the clock starts when a connection opens, and again when the first
 //!   byte of a later request arrives after the previous answer was sent;
-//! - it stops when the request reaches the relay's handler ([`Marker`]
-//!   marks it; dropping the answer's body marks its end);
-//! - when it runs out, the relay writes 408 in the OpenAI shape (nothing
-//!   else is being written then: no request is in flight) and closes.
+//! - it stops when the request reaches the relay's handler ([`mark`] marks
+//!   it in flight; dropping the answer's body ends the flight);
+//! - when it runs out, the relay writes 408 `head_timeout` in the OpenAI
+//!   shape (nothing else is being written then: no request is in flight)
+//!   and closes. actix-http's own timer is set a second later, as a
+//!   backstop. Bytes that arrive while a request is in flight (its body, a
+//!   pipelined head) are not timed here: the body has its own timers.
 //!
-//! actix-http's own head timer is set a second later, as a backstop.
-//! Bytes that arrive while a request is in flight (its body, or a pipelined
-//! head) are not timed here: the body has its own timers.
+//! **The HTTP layer's own refusals.** A head actix-http cannot parse (400)
+//! or that is too large (431) is answered by actix-http before the relay
+//! sees a request, with an empty body. Such an answer is recognised as it
+//! is written (no request in flight, one bare head with
+//! `content-length: 0` and no `x-request-id`, which every answer of the
+//! relay carries) and replaced by the same status in the OpenAI shape
+//! ([`refusals`]).
+
+pub mod refusals;
 
 use std::cell::Cell;
 use std::io;
@@ -27,13 +37,12 @@ use actix_http::{Extensions, Protocol};
 use actix_service::{Service, ServiceFactory, fn_service};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use crate::error::{ErrorType, RelayError};
+use self::refusals::{head_timeout, own_refusal, wire};
 
 /// Accepts a connection: TCP_NODELAY (streamed bodies go out in pieces of
 /// any size; with Nagle's algorithm a small piece waits for the client's
@@ -88,34 +97,22 @@ pub struct Connection<T> {
     timer: Option<Pin<Box<Sleep>>>,
     /// The 408 still to write, once the timer ran out.
     refusal: Option<Bytes>,
+    /// An answer written in place of one of actix-http's own, and how many
+    /// bytes of actix-http's to report written once it is out.
+    replacement: Option<(Bytes, usize)>,
 }
 
 impl<T> Connection<T> {
     /// Wraps a new connection; its first head is timed from now.
     pub fn new(io: T, timeout: Duration) -> Self {
         let timer = Some(Box::pin(tokio::time::sleep(timeout)));
-        Connection { io, flight: Rc::default(), timeout, timer, refusal: None }
+        Connection { io, flight: Rc::default(), timeout, timer, refusal: None, replacement: None }
     }
 
     /// The flight state, for the connection's extensions.
     pub fn flight(&self) -> Rc<Flight> {
         self.flight.clone()
     }
-
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
-}
-
-/// The answer to a head that took too long, as bytes on the wire.
-fn refusal(timeout: Duration) -> Bytes {
-    let message = format!("The request head did not arrive within {}.", humantime::format_duration(timeout));
-    let error = RelayError::new(StatusCode::REQUEST_TIMEOUT, ErrorType::InvalidRequest, "head_timeout", message);
-    let body = error.body().to_string();
-    Bytes::from(format!(
-        "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    ))
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<T> {
@@ -146,7 +143,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<T> {
         {
             tracing::info!("a request head took longer than {:?}; closing the connection", this.timeout);
             this.timer = None;
-            this.refusal = Some(refusal(this.timeout));
+            this.refusal = Some(wire(&head_timeout(this.timeout)));
             cx.waker().wake_by_ref();
             // Bytes just read are dropped with the connection.
             buf.set_filled(before);
@@ -158,7 +155,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Connection<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.replacement.is_none()
+            && !this.flight.in_flight.get()
+            && let Some(error) = own_refusal(buf)
+        {
+            tracing::info!(status = error.status.as_u16(), "{}", error.message);
+            this.replacement = Some((wire(&error), buf.len()));
+        }
+        if let Some((answer, replaced)) = this.replacement.as_mut() {
+            while !answer.is_empty() {
+                match Pin::new(&mut this.io).poll_write(cx, answer) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => drop(answer.split_to(n)),
+                    other => return other,
+                }
+            }
+            // Reported once; anything written after goes through.
+            let replaced = std::mem::take(replaced);
+            if replaced > 0 {
+                return Poll::Ready(Ok(replaced));
+            }
+        }
+        Pin::new(&mut this.io).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -167,18 +186,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Connection<T> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
     }
 }
 
