@@ -195,6 +195,15 @@ async fn the_head_timer_leaves_bodies_answers_and_idle_connections_alone() {
     // And the connection still serves.
     conn.write(raw::head("GET", "/v1/models", &[]).as_bytes()).await;
     assert_eq!(conn.read_response().await.status, 200);
+
+    // A refusal before `100 Continue` answers the head: no 408 follows it
+    // while actix-http lingers before closing.
+    let octets = "Content-Type: application/octet-stream";
+    let (mut conn, first) = expecting(relay.addr, "POST", "/v1/files", &[octets, "Content-Length: 5000"]).await;
+    assert_eq!(first, 413);
+    assert_eq!(conn.read_response().await.status, 413);
+    let rest = conn.read_to_close().await;
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
 
 #[actix_web::test]

@@ -156,6 +156,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<T> {
 impl<T: AsyncWrite + Unpin> AsyncWrite for Connection<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
+        if !this.flight.in_flight.get() {
+            // An answer outside a flight (a refusal before `100 Continue`, the
+            // tail of the last answer) ends the head it answers; the next
+            // byte that arrives starts the clock again.
+            this.timer = None;
+        }
         if this.replacement.is_none()
             && !this.flight.in_flight.get()
             && let Some(error) = own_refusal(buf)
