@@ -118,7 +118,11 @@ async fn expect_100_continue_is_answered_only_after_route_auth_and_size_checks()
     assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     assert_eq!(upstream.last().body, b"0123456789");
 
-    // The relay's own answers are not routes: they still answer.
+    // A GET too: an unknown path is refused before `100 Continue`...
+    let (mut conn, first) = expecting(relay.addr, "GET", "/nowhere", &[&key, "Content-Length: 0"]).await;
+    assert_ne!(first, 100);
+    assert_openai_error(&conn.read_response().await, 404, "unknown_route");
+    // ... and the relay's own answers, which are not routes, still answer.
     let (mut conn, first) = expecting(relay.addr, "GET", "/health", &["Content-Length: 0"]).await;
     assert_eq!(first, 100);
     let response = conn.read_response().await;

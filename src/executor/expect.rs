@@ -10,14 +10,13 @@
 //! traffic log like any other); actix then closes the connection, since the
 //! body was never read.
 //!
-//! A `GET` that matches no route is let through: the relay's own answers
-//! (health, documents) are not routes, and the handler knows them.
+//! The relay's own answers (health, status, documents) are not routes:
+//! they are let through ([`super::builtin::is_own`]).
 
 use actix_http::Request;
 use actix_http::body::BoxBody;
 use actix_http::header::{HeaderName, HeaderValue};
 use actix_service::{ServiceFactory, fn_service};
-use actix_web::http::Method;
 
 use crate::error::RelayError;
 use crate::live::SharedLive;
@@ -57,11 +56,10 @@ fn check(live: &SharedLive, listener: &str, request: &Request) -> Result<(), Rel
         peer: head.peer_addr.map(|addr| addr.ip()),
         request_id: "",
     };
-    let resolved = match resolve(table, &inbound) {
-        Ok(resolved) => resolved,
-        Err(error) if head.method == Method::GET && error.code == "unknown_route" => return Ok(()),
-        Err(error) => return Err(error),
-    };
+    if super::builtin::is_own(&head.method, head.uri.path()) {
+        return Ok(());
+    }
+    let resolved = resolve(table, &inbound)?;
     let route = &table.routes[resolved.route];
     authenticate(table, route, &inbound)?;
     if let Protocol::WebSocket(_) = route.protocol {
