@@ -410,13 +410,32 @@ async fn a_length_beside_a_transfer_encoding_is_dropped_and_the_body_kept_whole(
     }
 }
 
+const CUT: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n";
+
+/// Known gap: awc (actix-http's client codec) reports the end of the
+/// connection inside a chunked body as the end of the body, so the relay
+/// cannot tell and ends its own answer cleanly (README, Upstream framing).
+#[ignore = "awc ends a chunked body cut by the upstream's close as if complete"]
+#[actix_web::test]
+async fn a_chunked_body_cut_by_a_close_is_not_passed_off_as_complete() {
+    let upstream = raw_upstream(CUT, true).await;
+    let (relay, _dir) = relay_in_front_of(upstream).await;
+    let mut conn = Conn::open(relay.addr).await;
+    conn.write(raw::head("GET", "/v1/cut", &[]).as_bytes()).await;
+    let (status, _) = conn.read_head().await;
+    assert_eq!(status, 200);
+    let body = conn.read_to_close().await;
+    assert!(!body.ends_with(b"0\r\n\r\n"), "a chunked body that looks complete: {:?}", String::from_utf8_lossy(&body));
+}
+
 #[actix_web::test]
 async fn a_body_shorter_than_its_length_is_not_passed_off_as_complete() {
-    // The upstream declares 100 bytes and sends 50: then closes, or goes quiet.
+    // The upstream declares 100 bytes and sends 50, then closes or goes quiet.
     const SHORT: &[u8] =
         b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234567890123456789012345678901234567890123456789";
-    for close in [true, false] {
-        let upstream = raw_upstream(SHORT, close).await;
+    // Or sends a chunked body without its last chunk, then goes quiet.
+    for (answer, close) in [(SHORT, true), (SHORT, false), (CUT, false)] {
+        let upstream = raw_upstream(answer, close).await;
         let (relay, _dir) = relay_in_front_of(upstream).await;
         let mut conn = Conn::open(relay.addr).await;
         conn.write(raw::head("GET", "/v1/short", &[]).as_bytes()).await;
