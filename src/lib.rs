@@ -29,7 +29,8 @@
 //! - [`executor`]: `serve`'s handler: the relay's own answers, the stages
 //!   with a network sender, the response streamed back (translated where
 //!   asked), WebSocket sessions. [`server`]: the HTTP server;
-//!   `server::run` takes a bound listener.
+//!   `server::run` takes a bound listener; [`connection`] times every
+//!   request head of a connection.
 //! - [`telemetry`]: metrics and the access log, recorded when an answer is
 //!   finished.
 //! - [`explain`]: the same stages with a recording sender.
@@ -48,6 +49,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod compile;
+pub mod connection;
 pub mod cors;
 pub mod demo;
 pub mod diagnostics;

@@ -275,3 +275,38 @@ async fn a_stream_started_before_a_reload_finishes_intact() {
         assert!(text.contains(&format!("data: {{\"n\":{i}}}\n\n")), "event {i} missing from {text:?}");
     }
 }
+
+#[actix_web::test]
+async fn a_file_saved_as_latin1_is_located_and_keeps_its_last_good_version() {
+    let dir = routes_dir();
+    std::fs::write(dir.path().join("b.toml"), route("b", "/v1/b")).unwrap();
+    let relay = Relay::start(dir.path());
+    relay.wait_for("/v1/b", 502).await;
+
+    let mut latin1 = route("b", "/v1/b2").into_bytes();
+    latin1.extend_from_slice(b"summary = \"caf\xe9\"\n");
+    std::fs::write(dir.path().join("b.toml"), latin1).unwrap();
+    std::fs::write(dir.path().join("a.toml"), route("a", "/v1/a2")).unwrap();
+    relay.wait_for("/v1/a2", 502).await;
+    assert_eq!(relay.status_of("/v1/b").await, 502, "the last good b.toml still serves");
+    assert_eq!(relay.status_of("/v1/b2").await, 404);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let b = loop {
+        let status = relay.relay_status().await;
+        let files = status["files"].as_array().unwrap();
+        let b = files.iter().find(|f| f["file"].as_str().unwrap().ends_with("b.toml")).unwrap().clone();
+        if b["state"] == "error" || Instant::now() > deadline {
+            break b;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(b["state"], "error", "{b}");
+    assert_eq!((b["errors"][0]["line"].as_u64(), b["errors"][0]["column"].as_u64()), (Some(5), Some(15)), "{b}");
+    assert_eq!(b["errors"][0]["message"], "the file is not valid UTF-8");
+    assert_eq!(b["in_force"], "last good version");
+    assert!(relay.wait_for_log("b.toml:5:15: error: the file is not valid UTF-8"), "{}", relay.log.lock().unwrap());
+
+    // Saved as UTF-8, it applies.
+    std::fs::write(dir.path().join("b.toml"), route("b", "/v1/b2")).unwrap();
+    relay.wait_for("/v1/b2", 502).await;
+}

@@ -71,3 +71,8 @@ fn ambiguous_or_broad_host_patterns_are_located() {
 fn overrides_must_replace_one_definition_and_inherit_a_known_listener() {
     check_case("overrides_and_inherit");
 }
+
+#[test]
+fn invalid_utf8_is_located_at_the_first_bad_byte() {
+    check_case("not_utf8");
+}

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::relay::{Process, SERVER_KEY, client, routes_dir};
-use support::upstream::Upstream;
+use support::upstream::{MINTED_SECRET, Upstream};
 
 const RELAY_KEY: &str = "relay-key-secret-1";
 const CLIENT_BEARER: &str = "sk-client-abc123456";
@@ -37,6 +37,16 @@ id = "files.content"
 method = "GET"
 path = "/v1/files/{id}/content"
 listeners = ["default", "side"]
+
+[[route]]
+id = "realtime.client_secrets"
+method = "POST"
+path = "/v1/realtime/client_secrets"
+
+[[route]]
+id = "realtime.sessions"
+method = "POST"
+path = "/v1/realtime/sessions"
 
 [[route]]
 id = "bridge"
@@ -308,4 +318,55 @@ fn a_log_path_that_cannot_be_opened_stops_serve_at_start() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot open the traffic log"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn realtime_client_secrets_the_api_mints_are_redacted() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("traffic.jsonl");
+    let relay = start(&upstream, dir.path(), &["--log", log.to_str().unwrap()], &logs.path().join("side.jsonl"));
+
+    let session = serde_json::json!({"session": {"type": "realtime", "model": "gpt-realtime"}});
+    for (path, id) in [("/v1/realtime/client_secrets", "req-minted"), ("/v1/realtime/sessions", "req-session")] {
+        let (status, answer) = post(&relay.url(path), id, &session).await;
+        assert_eq!(status, 200, "{path}");
+        // The client gets the secret: only the log must not hold it.
+        assert!(String::from_utf8_lossy(&answer).contains(MINTED_SECRET), "{path}");
+    }
+    let all = events(&log, |events| {
+        ["req-minted", "req-session"].iter().all(|id| of(events, id).iter().any(|e| e["direction"] == "upstream-chunk"))
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains(MINTED_SECRET), "a minted secret leaked into the log:\n{text}");
+    assert!(!text.contains("ek_"), "part of a minted secret leaked into the log:\n{text}");
+    for id in ["req-minted", "req-session"] {
+        let chunks = chunk_text(&of(&all, id), "upstream-chunk");
+        assert!(chunks.contains("[redacted]"), "{id}: the answer was not logged redacted: {chunks}");
+    }
+}
+
+#[actix_web::test]
+async fn a_request_refused_before_100_continue_is_logged() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("traffic.jsonl");
+    let relay = start(&upstream, dir.path(), &["--log", log.to_str().unwrap()], &logs.path().join("side.jsonl"));
+
+    let head = support::raw::head(
+        "POST",
+        "/v1/chat/completions",
+        &["Expect: 100-continue", "X-Request-Id: req-expect", "X-Relay-Key: wrong", "Content-Length: 10"],
+    );
+    let response = support::raw::exchange(relay.addr, head.as_bytes()).await;
+    assert_eq!(response.status, 401);
+    let all = events(&log, |events| of(events, "req-expect").len() >= 2);
+    let refused = of(&all, "req-expect");
+    assert_eq!(directions(&refused), ["client-request", "client-response"]);
+    assert_eq!(refused[0]["headers"]["x-relay-key"], "[redacted]");
+    assert_eq!(refused[1]["status"], 401);
+    let error: Value = serde_json::from_str(refused[1]["body"].as_str().unwrap()).unwrap();
+    assert_eq!(error["error"]["code"], "invalid_relay_key");
 }

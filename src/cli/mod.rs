@@ -62,6 +62,9 @@ pub enum Command {
         /// After SIGTERM or SIGINT, how long requests and streams may finish before they are ended.
         #[arg(long, value_name = "DURATION", env = "RELAY_DRAIN_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
         drain_timeout: std::time::Duration,
+        /// Answer 408 and close a connection whose request head takes longer than DURATION, e.g. 5s (default 10s).
+        #[arg(long, value_name = "DURATION", env = "RELAY_HEAD_TIMEOUT", value_parser = parse_duration)]
+        head_timeout: Option<std::time::Duration>,
     },
     /// Serve the routes in front of a built-in mock upstream: try the relay with no API key and no network.
     Demo {
@@ -132,6 +135,7 @@ pub fn main() -> ExitCode {
             log_format,
             admin_listen,
             drain_timeout,
+            head_timeout,
         } => serve::serve(serve::ServeArgs {
             routes,
             listen,
@@ -144,6 +148,7 @@ pub fn main() -> ExitCode {
             log_format,
             admin_listen,
             drain_timeout,
+            head_timeout,
         }),
         Command::Demo { routes, listen } => demo::demo(demo::DemoArgs { routes, listen }),
         Command::Check { routes } => match load(&routes, &env) {
@@ -189,9 +194,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `--drain-timeout`: a duration, by the spec's one duration parser.
+/// `--drain-timeout`, `--head-timeout`: a duration, by the spec's one
+/// duration parser.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    crate::spec::units::duration(text).map_err(|e| format!("{e}; write e.g. 5m or 30s"))
+    crate::spec::units::duration(text).map_err(|e| format!("{e}; write e.g. 10s or 5m"))
 }
 
 /// `--log-body-max`: a byte size, by the spec's one size parser.

@@ -44,6 +44,8 @@ pub struct ServeArgs {
     pub admin_listen: Option<SocketAddr>,
     /// `--drain-timeout`: how long requests may finish after SIGTERM.
     pub drain_timeout: Duration,
+    /// `--head-timeout`.
+    pub head_timeout: Option<std::time::Duration>,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -142,6 +144,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 tls,
                 drain: drain.clone(),
                 shutdown_timeout: Some(args.drain_timeout + shutdown::FINAL_GRACE * 2),
+                head_timeout: args.head_timeout,
                 ..Default::default()
             };
             servers.push(server::run(listener, reloader.live(), &options)?);

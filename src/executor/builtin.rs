@@ -11,9 +11,16 @@ use super::Worker;
 use crate::error::{ErrorType, RelayError};
 use crate::live::Live;
 
+/// Whether the relay answers this request itself, before any route.
+pub fn is_own(method: &Method, path: &str) -> bool {
+    let fixed = ["/", "/health", "/v1/health", "/relay/status", "/openapi.json", "/openapi.actions.json"];
+    let actions_set = path.strip_prefix("/openapi.actions/").is_some_and(|rest| rest.ends_with(".json"));
+    *method == Method::GET && (fixed.contains(&path) || matches!(path, "/manifest" | "/v1/manifest") || actions_set)
+}
+
 /// The relay's own answer to this request, if it has one.
 pub fn answer(req: &HttpRequest, live: &Live, worker: &Worker) -> Result<Option<HttpResponse>, RelayError> {
-    if *req.method() != Method::GET {
+    if !is_own(req.method(), req.path()) {
         return Ok(None);
     }
     let table = &live.table;

@@ -15,9 +15,14 @@
 //!    ([`upstream_body`]).
 //! 5. A request body left unread keeps the connection from being reused
 //!    ([`body`]); the answer carries the request id.
+//!
+//! Before all of this, a request that sends `Expect: 100-continue` has its
+//! head checked by the same stages ([`expect`]): `100 Continue` only for a
+//! request that would be admitted.
 
 pub mod body;
 pub mod builtin;
+pub mod expect;
 pub mod response;
 pub mod sender;
 pub mod translate;
@@ -201,7 +206,7 @@ async fn serve(
     }
 }
 
-fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {
+pub(crate) fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {
     let total: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
     if total > MAX_REQUEST_HEAD {
         return Err(RelayError::headers_too_large(total, MAX_REQUEST_HEAD));
@@ -210,7 +215,7 @@ fn check_head_size(headers: &HeaderMap) -> Result<(), RelayError> {
 }
 
 /// The client's `x-request-id` if it is sane, otherwise a new one.
-fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     let valid = |v: &&str| {
         (1..=128).contains(&v.len())
             && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))

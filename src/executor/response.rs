@@ -5,7 +5,8 @@
 //! silent for longer than the route's idle timeout, and for SSE it first
 //! sends a final `event: error` so the client knows why (see
 //! [`super::upstream_body`]). Framing is rebuilt:
-//! a known `Content-Length` is kept exact, anything else is chunked.
+//! a known `Content-Length` is kept exact, anything else is chunked; a
+//! length beside a `Transfer-Encoding` is dropped (RFC 9112 section 6.3).
 //!
 //! Exception: when a request transform chose a response transform for the
 //! exchange, a 2xx answer is translated by [`super::translate`] instead.
@@ -57,14 +58,25 @@ where
         };
     }
     let is_sse = crate::media::is_event_stream(upstream_headers);
-    let length =
-        upstream_headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let length = declared_length(upstream_headers);
     let idle = route.idle_timeout;
     let guarded = IdleGuard::new(body, idle, is_sse, table);
     match length {
         Some(length) => response.set_body(actix_web::body::BoxBody::new(SizedStream::new(length, guarded))),
         None => response.set_body(actix_web::body::BoxBody::new(BodyStream::new(guarded))),
     }
+}
+
+/// The upstream's `Content-Length`, unless a `Transfer-Encoding` overrides
+/// it (RFC 9112 section 6.3: the body was read by its transfer coding, and
+/// a proxy drops the length). A body that ends before its length is not
+/// passed off as complete: actix-http fails the response and closes the
+/// connection.
+fn declared_length(upstream_headers: &HeaderMap) -> Option<u64> {
+    if upstream_headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    upstream_headers.get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 fn status_has_body(status: StatusCode) -> bool {

@@ -2,6 +2,8 @@
 //!
 //! One parsed [`awc::http::Uri`] serves the checks, the Host header, SNI and
 //! certificate verification, so there is no second parser to disagree with.
+//! A redirect's `Location` is resolved against the current URL by the `url`
+//! crate, and the result is parsed again like any other URL.
 
 use awc::http::Uri;
 
@@ -47,26 +49,13 @@ impl FileUrl {
         Ok(FileUrl { uri, https, host, port })
     }
 
-    /// The URL a redirect's `Location` points to, relative to this one.
+    /// The URL a redirect's `Location` points to, relative to this one
+    /// (RFC 3986 reference resolution, by the `url` crate).
     pub fn join(&self, location: &str) -> Result<FileUrl, FetchError> {
-        let scheme = if self.https { "https" } else { "http" };
-        let authority = self.uri.authority().map_or("", |a| a.as_str());
-        let has_scheme = location.split(['/', '?']).next().is_some_and(|first| first.contains(':'));
-        let absolute = if has_scheme {
-            location.to_owned()
-        } else if location.starts_with("//") {
-            format!("{scheme}:{location}")
-        } else if location.starts_with('/') {
-            format!("{scheme}://{authority}{location}")
-        } else {
-            let path = self.uri.path();
-            let dir = &path[..path.rfind('/').map_or(0, |i| i + 1)];
-            let dir = if dir.is_empty() { "/" } else { dir };
-            let location =
-                if location.starts_with('?') { format!("{path}{location}") } else { format!("{dir}{location}") };
-            format!("{scheme}://{authority}{location}")
-        };
-        FileUrl::parse(&absolute)
+        let bad = || FetchError::BadUrl { reason: "its redirect location is not a valid URL" };
+        let base = ::url::Url::parse(&self.uri.to_string()).map_err(|_| bad())?;
+        let joined = base.join(location.trim()).map_err(|_| bad())?;
+        FileUrl::parse(joined.as_str())
     }
 
     /// The host as an IP address, if it is written as one.
@@ -112,6 +101,8 @@ mod tests {
         assert_eq!(join("/root"), "https://a.example:8443/root");
         assert_eq!(join("other"), "https://a.example:8443/dir/other");
         assert_eq!(join("?z=2"), "https://a.example:8443/dir/file?z=2");
+        assert_eq!(join("../up/./x"), "https://a.example:8443/up/x");
+        assert_eq!(join("https://d.example/a b"), "https://d.example/a%20b");
         assert!(base.join("ftp://x/").is_err());
     }
 }

@@ -126,7 +126,10 @@ impl Reloader {
         let started = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (texts, read_errors) = read_texts(&self.dirs);
-        let changed = changed_files(&state, &texts);
+        let mut changed = changed_files(&state, &texts);
+        // A file that cannot be read (or is not UTF-8) is broken, not gone:
+        // it keeps its last good version, like a file that does not parse.
+        changed.retain(|path| !read_errors.iter().any(|e| &e.file == path));
         let side_files = side_files_fingerprint(&self.dirs);
         let side_changed = side_files != state.side_files;
         if changed.is_empty() && read_errors.is_empty() && !side_changed {
@@ -137,7 +140,7 @@ impl Reloader {
         let (live, used_new, mut errors) = attempt.run(&env);
         // Nothing new went in (only broken edits): the current table stays.
         let live = live.filter(|_| !used_new.is_empty() || side_changed);
-        errors.extend(read_errors);
+        errors.extend(read_errors.iter().cloned());
         let old = self.live.load_full();
         let now = SystemTime::now();
         let applied = live.is_some();
@@ -156,6 +159,14 @@ impl Reloader {
             self.live.store(Arc::new(live));
         }
         record_files(&mut state, &texts, &changed, &used_new, &errors, applied, now);
+        for error in &read_errors {
+            if let Some(file) = state.files.get_mut(&error.file) {
+                let since = file.error.as_ref().map_or(now, |(_, since)| *since);
+                file.error = Some((vec![error.clone()], since));
+                // Seen as unreadable: once readable again, it counts as changed.
+                file.seen = None;
+            }
+        }
         let outcome = Outcome {
             version: state.version,
             applied,
@@ -186,9 +197,9 @@ fn read_texts(dirs: &[PathBuf]) -> (BTreeMap<PathBuf, String>, Vec<SpecError>) {
         dirs.iter().flat_map(|dir| spec_paths(dir).map_err(|e| errors.push(e)).unwrap_or_default()).collect();
     let mut texts = BTreeMap::new();
     for path in paths {
-        match std::fs::read_to_string(&path) {
+        match crate::spec::read_spec(&path) {
             Ok(text) => drop(texts.insert(path, text)),
-            Err(e) => errors.push(SpecError::whole_file(&path, format!("cannot read: {e}"))),
+            Err(e) => errors.push(e),
         }
     }
     (texts, errors)

@@ -46,15 +46,32 @@ pub fn load_dir(dir: &Path) -> (Vec<SourceFile>, Vec<SpecError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for path in paths {
-        match std::fs::read_to_string(&path) {
+        match read_spec(&path) {
             Ok(text) => match parse_file(Source::new(path, text)) {
                 Ok(file) => files.push(file),
                 Err(e) => errors.push(e),
             },
-            Err(e) => errors.push(SpecError::whole_file(&path, format!("cannot read: {e}"))),
+            Err(e) => errors.push(e),
         }
     }
     (files, errors)
+}
+
+/// Reads a spec file's text. A file that is not UTF-8 is reported at the
+/// line and column of its first invalid byte.
+pub fn read_spec(path: &Path) -> Result<String, SpecError> {
+    let bytes = std::fs::read(path).map_err(|e| SpecError::whole_file(path, format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| not_utf8(path, e.as_bytes(), e.utf8_error().valid_up_to()))
+}
+
+/// The error for a file whose bytes stop being UTF-8 at `valid_up_to`.
+fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> SpecError {
+    let valid = String::from_utf8_lossy(&bytes[..valid_up_to]).into_owned();
+    let source = Source::new(path.to_path_buf(), valid);
+    let byte = bytes.get(valid_up_to).copied().unwrap_or_default();
+    source.error_at(valid_up_to, "the file is not valid UTF-8").with_hint(format!(
+        "the byte 0x{byte:02X} here starts no UTF-8 character; save the file as UTF-8 (was it written as Latin-1 or UTF-16?)"
+    ))
 }
 
 /// Parses one spec file's text.
@@ -109,6 +126,19 @@ mod tests {
     fn syntax_error_is_located() {
         let err = parse("[[route]]\nid = \"a\n").unwrap_err();
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn invalid_utf8_is_located_at_the_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.toml");
+        std::fs::write(&path, b"[[route]]\nid = \"caf\xc3\xa9 \xe9t\xe9\"\n").unwrap();
+        let err = read_spec(&path).unwrap_err();
+        assert_eq!((err.line, err.column), (2, 12));
+        assert_eq!(err.message, "the file is not valid UTF-8");
+        assert!(err.hint.as_deref().unwrap().contains("0xE9"), "{:?}", err.hint);
+        std::fs::write(&path, b"\xff").unwrap();
+        assert_eq!((read_spec(&path).unwrap_err().line, read_spec(&path).unwrap_err().column), (1, 1));
     }
 
     #[test]

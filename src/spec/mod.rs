@@ -15,7 +15,7 @@ pub mod retry;
 pub mod units;
 
 pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
-pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, spec_paths};
+pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
 
 use std::collections::BTreeMap;
 

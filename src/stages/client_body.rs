@@ -2,7 +2,8 @@
 //!
 //! The body is never collected unless a stage needs it whole (transforms
 //! reading JSON, a small body held for retries): [`read_limited`] then reads
-//! it with a byte limit and an idle timer. A streamed body goes upstream
+//! it with a byte limit, an idle timer and the route's `timeout` for the
+//! whole body. A streamed body goes upstream
 //! through [`GuardedBody`], which counts bytes as they pass and stops the
 //! upload the moment the route's limit is crossed (chunked bodies included)
 //! or the client goes quiet for longer than the route allows. What stopped
@@ -43,11 +44,24 @@ impl Stream for ClientBody {
 }
 
 /// Reads a whole body of at most `limit` bytes, with `idle` as the longest
-/// pause between pieces (408 after it, 413 past the limit).
-pub async fn read_limited(body: &mut ClientBody, limit: u64, idle: Duration) -> Result<Bytes, RelayError> {
+/// pause between pieces and `total` as the longest time for all of it (408
+/// after either, 413 past the limit): a body that trickles in just fast
+/// enough is cut too.
+pub async fn read_limited<S, E>(body: &mut S, limit: u64, idle: Duration, total: Duration) -> Result<Bytes, RelayError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let deadline = Instant::now() + total;
     let mut collected = BytesMut::new();
     loop {
-        match tokio::time::timeout(idle, body.next()).await {
+        let wait = (Instant::now() + idle).min(deadline);
+        match tokio::time::timeout_at(wait, body.next()).await {
+            Err(_) if wait == deadline => {
+                let total = humantime::format_duration(total);
+                return Err(RelayError::request_timeout(format!(
+                    "The client took longer than {total} to send its request body."
+                )));
+            }
             Err(_) => return Err(RelayError::request_timeout("The client stopped sending its request body.")),
             Ok(None) => return Ok(collected.freeze()),
             Ok(Some(Err(_))) => {
@@ -210,8 +224,25 @@ mod tests {
     #[tokio::test]
     async fn bodies_in_memory_are_read_within_their_limit() {
         let mut body = ClientBody::Bytes(Some(Bytes::from_static(b"{\"a\":1}")));
-        assert_eq!(read_limited(&mut body, 100, Duration::from_secs(1)).await.unwrap(), "{\"a\":1}");
+        let second = Duration::from_secs(1);
+        assert_eq!(read_limited(&mut body, 100, second, second).await.unwrap(), "{\"a\":1}");
         let mut body = ClientBody::Bytes(Some(Bytes::from_static(b"0123456789")));
-        assert_eq!(read_limited(&mut body, 5, Duration::from_secs(1)).await.unwrap_err().status.as_u16(), 413);
+        assert_eq!(read_limited(&mut body, 5, second, second).await.unwrap_err().status.as_u16(), 413);
+    }
+
+    #[tokio::test]
+    async fn a_trickle_is_cut_at_the_total_time() {
+        // A byte every 10 ms: never idle for 100 ms, never done.
+        let mut trickle = Box::pin(futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Some((Ok::<_, ()>(Bytes::from_static(b"x")), ()))
+        }));
+        let started = Instant::now();
+        let error = read_limited(&mut trickle, 1 << 20, Duration::from_millis(100), Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!((error.status.as_u16(), error.code), (408, "body_timeout"));
+        assert!(error.message.contains("took longer than 200ms"), "{}", error.message);
+        assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

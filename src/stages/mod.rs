@@ -140,7 +140,7 @@ async fn outgoing(
         && media::is_json(content_type)
         && let Some(mut client) = body.take()
     {
-        return match read_limited(&mut client, length, route.body.idle_timeout).await {
+        return match read_limited(&mut client, length, route.body.idle_timeout, route.timeout).await {
             Ok(bytes) => Ok(Outgoing::Held { bytes, json: false }),
             Err(error) => {
                 *body = Some(client);

@@ -55,7 +55,7 @@ pub async fn transform(
     let json = match (read_body, body.take()) {
         (true, Some(mut taken)) => {
             let limit = route.body.max.min(MAX_JSON_BODY);
-            let bytes = match read_limited(&mut taken, limit, route.body.idle_timeout).await {
+            let bytes = match read_limited(&mut taken, limit, route.body.idle_timeout, route.timeout).await {
                 Ok(bytes) => bytes,
                 Err(error) => {
                     *body = Some(taken);

@@ -276,9 +276,21 @@ impl JsonToMultipart {
     }
 }
 
-/// A value safe inside a quoted header parameter.
+/// A name or filename inside a quoted `Content-Disposition` parameter:
+/// `"`, CR and LF percent-encoded as RFC 7578 section 2 and the WHATWG
+/// form encoding do, and `%` too, so that the encoding can be undone.
 fn quoted(text: &str) -> String {
-    text.chars().filter(|c| !matches!(c, '\r' | '\n')).map(|c| if c == '"' { '\'' } else { c }).collect()
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("%22"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            '%' => out.push_str("%25"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -288,6 +300,12 @@ mod tests {
     use serde_json::json;
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\nrest";
+
+    #[test]
+    fn part_names_are_escaped_as_rfc_7578_says() {
+        assert_eq!(quoted("a\"b\r\nc%d.png"), "a%22b%0D%0Ac%25d.png");
+        assert_eq!(quoted("plain.png"), "plain.png");
+    }
 
     fn transform(text: &str) -> JsonToMultipart {
         JsonToMultipart::compile(&toml::from_str(text).unwrap()).unwrap()
@@ -339,7 +357,23 @@ mod tests {
         assert_eq!(schema["required"], json!(["openaiFileIdRefs"]));
         assert_eq!(schema["properties"]["openaiFileIdRefs"]["type"], "array");
         assert!(Magic::Png.matches(PNG) && !Magic::Jpeg.matches(PNG));
-        assert_eq!(quoted("a\"b\r\nc"), "a'bc");
+    }
+
+    #[test]
+    fn names_are_percent_encoded_per_rfc_7578() {
+        assert_eq!(quoted("a\"b\r\nc"), "a%22b%0D%0Ac");
+        assert_eq!(quoted("50%.png"), "50%25.png");
+        assert_eq!(quoted("plain name-ü.png"), "plain name-ü.png");
+    }
+
+    #[tokio::test]
+    async fn a_pdf_without_a_declared_type_goes_out_as_application_pdf() {
+        let t = transform("[files.file]\nbase64 = \"file\"\nmagic = \"pdf\"");
+        let encoded = base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7\n%%EOF");
+        let multipart = t.build(&json!({"file": encoded}), &context()).await.unwrap();
+        let bytes: Vec<u8> = multipart.pieces.iter().flat_map(|p| p.to_vec()).collect();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("filename=\"file.pdf\"\r\nContent-Type: application/pdf\r\n"), "{text}");
     }
 
     const MASKED: &str = "[files.image]\nrefs = \"refs\"\nbase64 = [\"image_base64\", \"image\"]\nrequired = true\n\

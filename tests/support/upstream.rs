@@ -6,6 +6,9 @@
 //!   purpose `user_data` for ids containing `user` (404 for `missing`);
 //!   `DELETE /files/{id}`: a deletion object; `GET /files/{id}/content`: `hello file`, or,
 //!   for ids `big-N`, N bytes generated on the fly (byte i is `i % 251`)
+//! - `POST /realtime/client_secrets`, `POST /realtime/sessions`: a minted
+//!   Realtime client secret ([`MINTED_SECRET`]), top-level `value` or in
+//!   `client_secret.value`
 //! - `GET /models`: a model list; `ANY /echo/...`: 200 with an empty JSON object
 //! - `ANY /status/{code}`: that status, a JSON error body, `x-upstream-custom`
 //! - `/stall`: never answers
@@ -45,6 +48,10 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::Notify;
+
+/// The Realtime client secret `/realtime/client_secrets` and
+/// `/realtime/sessions` mint.
+pub const MINTED_SECRET: &str = "ek_68af0a1b2c3d4e5f6a7b8c9d";
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -193,6 +200,10 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
             }
             None => HttpResponse::Ok().content_type("application/octet-stream").body("hello file"),
         },
+        ["realtime", "client_secrets"] => HttpResponse::Ok().json(serde_json::json!({
+            "value": MINTED_SECRET, "expires_at": 1, "session": {"type": "realtime", "model": "gpt-realtime"}})),
+        ["realtime", "sessions"] => HttpResponse::Ok().json(serde_json::json!({
+            "id": "sess_1", "object": "realtime.session", "client_secret": {"value": MINTED_SECRET, "expires_at": 1}})),
         ["models"] => HttpResponse::Ok().json(serde_json::json!({"object": "list", "data": [
             {"id": "gpt-test", "object": "model", "created": 1, "owned_by": "test"},
             {"id": "gpt-test-codex", "object": "model", "created": 1, "owned_by": "test"},

@@ -28,9 +28,10 @@ pub enum Magic {
 impl Magic {
     const ALL: [Magic; 5] = [Magic::Png, Magic::Jpeg, Magic::Gif, Magic::Webp, Magic::Pdf];
 
-    /// The type the first bytes say, if they are one of these.
+    /// The type the first bytes say (the `infer` crate), if it is one of these.
     fn sniff(bytes: &[u8]) -> Option<Magic> {
-        Magic::ALL.into_iter().find(|magic| magic.matches(bytes))
+        let sniffed = infer::get(bytes)?.mime_type();
+        Magic::ALL.into_iter().find(|magic| magic.mime() == sniffed)
     }
 
     fn mime(self) -> &'static str {
@@ -44,13 +45,7 @@ impl Magic {
     }
 
     pub(super) fn matches(self, bytes: &[u8]) -> bool {
-        match self {
-            Magic::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-            Magic::Jpeg => bytes.starts_with(b"\xff\xd8\xff"),
-            Magic::Gif => bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a"),
-            Magic::Webp => bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP",
-            Magic::Pdf => bytes.starts_with(b"%PDF-"),
-        }
+        Magic::sniff(bytes) == Some(self)
     }
 }
 
@@ -226,4 +221,19 @@ fn extension(mime: &str) -> &'static str {
 
 pub(super) fn bad(param: String, message: String) -> RelayError {
     RelayError::bad_request("invalid_file", message).with_param(param)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffed_types_are_the_real_media_types() {
+        assert_eq!(Magic::sniff(b"%PDF-1.7\n..."), Some(Magic::Pdf));
+        assert_eq!(Magic::sniff(b"\x89PNG\r\n\x1a\nrest"), Some(Magic::Png));
+        assert_eq!(Magic::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Magic::Webp));
+        assert!(Magic::Pdf.matches(b"%PDF-1.4") && !Magic::Pdf.matches(b"\x89PNG\r\n\x1a\n"));
+        assert_eq!(Magic::Pdf.mime(), "application/pdf");
+        assert_eq!(Magic::sniff(b"plain text"), None);
+    }
 }
