@@ -275,8 +275,10 @@ def run(args, tmp, procs):
     write_extra_routes(extra_dir, args.extra_routes)
     for name, routes in [("relay", ROOT / "routes.d"), ("relay-10k", extra_dir)]:
         port = free_port()
+        # As in production: metrics on (always) and the access log on, to a file.
         relay = pinned(0, [str(RELEASE / "relay"), "serve", "--routes", str(routes), "--listen",
-                           f"127.0.0.1:{port}", "--workers", "1", "--no-watch"], env=env, stderr=subprocess.DEVNULL)
+                           f"127.0.0.1:{port}", "--workers", "1", "--no-watch",
+                           "--access-log", str(tmp / f"{name}-access.log")], env=env, stderr=subprocess.DEVNULL)
         procs.append(relay)
         wait_port(port)
         targets.append(Target(name, port, [relay]))

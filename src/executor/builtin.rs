@@ -13,7 +13,16 @@ use crate::live::Live;
 
 /// Whether the relay answers this request itself, before any route.
 pub fn is_own(method: &Method, path: &str) -> bool {
-    let fixed = ["/", "/health", "/v1/health", "/relay/status", "/openapi.json", "/openapi.actions.json"];
+    let fixed = [
+        "/",
+        "/health",
+        "/v1/health",
+        "/v1/actions/ping",
+        "/v1/actions/health",
+        "/relay/status",
+        "/openapi.json",
+        "/openapi.actions.json",
+    ];
     let actions_set = path.strip_prefix("/openapi.actions/").is_some_and(|rest| rest.ends_with(".json"));
     *method == Method::GET && (fixed.contains(&path) || matches!(path, "/manifest" | "/v1/manifest") || actions_set)
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Instructions per request, counted by callgrind: a deterministic figure
+that a noisy 2-core machine cannot blur (see ../shared/notes when at hand).
+
+Runs a release `relay serve` (shipped routes.d/, one worker) under
+`valgrind --tool=callgrind` in front of examples/bench_upstream, warms it
+up, zeroes the counters, sends N small chat completions over one
+keep-alive connection, dumps, and prints user-space instructions per
+request (kernel time is not counted). Compare two binaries in one run:
+
+    python3 bench/instructions.py --relay target/release/relay
+    python3 bench/instructions.py --relay old/relay --relay new/relay --requests 3000
+    python3 bench/instructions.py --relay new/relay --args=--access-log=off
+
+Needs: valgrind (apt install valgrind) and a release build of
+examples/bench_upstream (`cargo build --release --example bench_upstream`).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAT_BODY = '{"model":"gpt-bench","messages":[{"role":"user","content":"Say hello."}]}'
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"nothing listens on port {port}")
+
+
+def send(port, count):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    for _ in range(count):
+        conn.request("POST", "/v1/chat/completions", CHAT_BODY, {"content-type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"answer {response.status}")
+    conn.close()
+
+
+def total_instructions(path):
+    for line in Path(path).read_text().splitlines():
+        match = re.match(r"(?:summary|totals):\s+(\d+)", line)
+        if match:
+            return int(match.group(1))
+    raise SystemExit(f"no totals in {path}")
+
+
+def measure(relay, extra, upstream_port, requests, tmp):
+    port = free_port()
+    out = tmp / f"callgrind.{port}.out"
+    env = dict(os.environ, OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", OPENAI_API_KEY="sk-bench",
+               RUST_LOG="warn")
+    env.pop("RELAY_KEYS", None)
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", relay, "serve", "--routes",
+               str(ROOT / "routes.d"), "--listen", f"127.0.0.1:{port}", "--workers", "1", "--no-watch", *extra]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        send(port, 200)
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
+        send(port, requests)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
+        time.sleep(1)
+        dumps = sorted(tmp.glob(f"callgrind.{port}.out*"), key=lambda p: p.stat().st_mtime)
+        return total_instructions(dumps[-1]) / requests
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--relay", action="append", required=True, help="a relay binary (repeatable)")
+    parser.add_argument("--args", action="append", default=[], help="extra `serve` argument for every binary")
+    parser.add_argument("--upstream", default=str(ROOT / "target" / "release" / "examples" / "bench_upstream"))
+    parser.add_argument("--requests", type=int, default=2000)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="relay-instructions-"))
+    upstream_port = free_port()
+    upstream = subprocess.Popen([args.upstream, f"127.0.0.1:{upstream_port}"], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(upstream_port)
+        results = {}
+        for relay in args.relay:
+            results[relay] = measure(relay, args.args, upstream_port, args.requests, tmp)
+            print(f"{relay}: {results[relay]:,.0f} instructions per request", file=sys.stderr)
+        print(json.dumps({"requests": args.requests, "args": args.args, "instructions_per_request": results}, indent=2))
+    finally:
+        upstream.kill()
+        upstream.wait()
+
+
+if __name__ == "__main__":
+    main()
