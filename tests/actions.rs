@@ -89,6 +89,8 @@ fn expected_upstream(operation_id: &str, method: &str, path: &str, query: &str) 
         "editImage" => "/v1/images/edits".to_owned(),
         "createImageVariation" => "/v1/images/variations".to_owned(),
         "proxyRequest" => return ("GET".into(), "/v1/models".into()),
+        // A small page unless the GPT asks for a size.
+        "listFilesPage" => return ("GET".into(), "/v1/files?limit=20".into()),
         _ => path.to_owned(),
     };
     (method.to_ascii_uppercase(), format!("{path}{query}"))
@@ -207,7 +209,7 @@ async fn every_default_operation_reaches_the_upstream_as_the_api_expects() {
         "getFile",
         "getModel",
         "getResponse",
-        "listFiles",
+        "listFilesPage",
         "listInputItems",
         "listModels",
         "relayHealth",
@@ -250,7 +252,7 @@ async fn actions_routes_refuse_a_bad_body_with_the_pointer_before_the_upstream()
     assert!(upstream.requests().is_empty(), "nothing went upstream");
     // Consequential: reads are not, calls that spend or change are.
     let paths = &document["paths"];
-    assert_eq!(paths["/v1/files"]["get"]["x-openai-isConsequential"], false);
+    assert_eq!(paths["/v1/actions/files"]["get"]["x-openai-isConsequential"], false);
     assert_eq!(paths["/v1/models/{model}"]["get"]["x-openai-isConsequential"], false);
     assert_eq!(paths["/v1/responses"]["post"]["x-openai-isConsequential"], true);
     assert_eq!(paths["/v1/proxy"]["post"]["x-openai-isConsequential"], true);

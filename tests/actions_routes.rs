@@ -60,6 +60,13 @@ async fn the_streaming_alias_asks_for_an_event_stream() {
     let seen = upstream.last();
     assert_eq!(seen.header("accept"), Some("text/event-stream"));
     assert_eq!(serde_json::from_slice::<Value>(&seen.body).unwrap()["stream"], true);
+
+    // An empty body becomes `{"stream": true}`, as with the replaced relay.
+    let mut empty = client().post(relay.url("/v1/responses:stream")).send().await.unwrap();
+    drop(empty.body().limit(1 << 20).await);
+    let seen = upstream.last();
+    assert_eq!(serde_json::from_slice::<Value>(&seen.body).unwrap(), json!({"stream": true}));
+    assert_eq!(seen.header("content-type"), Some("application/json"));
 }
 
 #[actix_web::test]
@@ -247,4 +254,22 @@ fn auth_enabled_without_a_key_or_conflicting_names_refuse_to_start() {
     assert!(stderr.contains("set RELAY_KEYS=key1,key2 (or RELAY_KEY=key)"), "{stderr}");
     let stderr = refused_start(&[("OPENAI_ORGANIZATION", "org-a"), ("OPENAI_ORG_ID", "org-b")]);
     assert!(stderr.contains("set only OPENAI_ORGANIZATION"), "{stderr}");
+}
+
+#[actix_web::test]
+async fn the_actions_file_list_asks_for_a_small_page() {
+    let upstream = Upstream::start().await;
+    let relay = InProcess::shipped(&upstream.base_url(), &[]).await;
+    for (asked, sent) in [
+        ("/v1/actions/files", "/v1/files?limit=20"),
+        ("/v1/actions/files?purpose=assistants", "/v1/files?purpose=assistants&limit=20"),
+        ("/v1/actions/files?limit=3", "/v1/files?limit=3"),
+    ] {
+        let response = client().get(relay.url(asked)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{asked}");
+        assert_eq!(upstream.last().target, sent);
+    }
+    // The SDKs' own list is forwarded as it is.
+    client().get(relay.url("/v1/files")).send().await.unwrap();
+    assert_eq!(upstream.last().target, "/v1/files");
 }

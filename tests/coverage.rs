@@ -27,6 +27,8 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     // JSON forms of the image uploads for ChatGPT Actions (json_to_multipart).
     ("POST", "/v1/actions/images/edits"),
     ("POST", "/v1/actions/images/variations"),
+    // The file list for ChatGPT Actions, with a small default page (query.default).
+    ("GET", "/v1/actions/files"),
     // The allowlisted JSON envelope for clients with one endpoint (envelope).
     ("POST", "/v1/proxy"),
     // Chat Completions served by the Responses API (chat_to_responses).

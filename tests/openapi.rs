@@ -113,10 +113,10 @@ fn files_actions_document_is_golden() {
     let default = json(table.documents.actions_set("default").unwrap());
     let paths: Vec<&String> = default["paths"].as_object().unwrap().keys().collect();
     let expected = [
+        "/v1/actions/files",
         "/v1/actions/images/edits",
         "/v1/actions/images/variations",
         "/v1/embeddings",
-        "/v1/files",
         "/v1/files/{file_id}",
         "/v1/health",
         "/v1/images/generations",
@@ -249,7 +249,7 @@ async fn the_endpoints_answer_without_a_relay_key() {
     assert_eq!((status, full["openapi"].as_str()), (200, Some("3.1.0")));
     let (status, default) = get("/openapi.actions.json").await;
     assert_eq!(status, 200);
-    assert!(default["paths"]["/v1/files"]["get"].is_object());
+    assert!(default["paths"]["/v1/actions/files"]["get"].is_object());
     let (status, files) = get("/openapi.actions/files.json").await;
     assert_eq!(status, 200);
     assert_eq!(files["info"]["title"], "relay: files");

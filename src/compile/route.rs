@@ -117,6 +117,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         response_mode: spec.response.unwrap_or_default(),
         public: spec.public.or(defaults.public).unwrap_or(false),
         headers: headers?,
+        query_defaults: query_defaults(spec.query.as_ref()),
         response_headers: response_headers?,
         body: body?,
         transforms: transforms?,
@@ -375,4 +376,12 @@ fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRu
             .as_ref()
             .map_or(Ok(DEFAULT_MAX_RESPONSE), |v| values::size(src, v, "body.max_response"))?,
     })
+}
+
+/// `query.default`: each name, and its `name=value` pair encoded as a query
+/// string writes it.
+fn query_defaults(spec: Option<&crate::spec::QuerySpec>) -> Vec<(String, String)> {
+    let pair =
+        |name: &str, value: &str| form_urlencoded::Serializer::new(String::new()).append_pair(name, value).finish();
+    spec.map(|q| q.default.iter().map(|(name, value)| (name.clone(), pair(name, value))).collect()).unwrap_or_default()
 }

@@ -162,6 +162,8 @@ pub struct RouteSpec {
     pub public: Option<bool>,
     /// Which client headers go upstream and which are set.
     pub headers: Option<HeaderPolicySpec>,
+    /// Query parameters added when the client's query lacks them.
+    pub query: Option<QuerySpec>,
     /// Response headers to drop or set.
     pub response_headers: Option<ResponseHeaderSpec>,
     /// Accepted content types and size limits of the request body.
@@ -320,6 +322,16 @@ pub struct HeaderPolicySpec {
     /// Headers set upstream only when the client did not send them.
     #[serde(default)]
     pub default: BTreeMap<String, Spanned<String>>,
+}
+
+/// `query = { default = { limit = "20" } }`: parameters added to the
+/// upstream query when the client's query does not have them (e.g. a small
+/// page size for ChatGPT Actions, whose answers must stay short).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuerySpec {
+    #[serde(default)]
+    pub default: BTreeMap<String, String>,
 }
 
 /// `response_headers = { ... }`.

@@ -93,6 +93,9 @@ pub async fn run<S: Sender>(
         }
         (made, translate, client_json, extra_headers) = (output, applied.response, client_body, applied.headers);
     }
+    if !route.query_defaults.is_empty() {
+        add_query_defaults(&mut request.url, &route.query_defaults);
+    }
     let outgoing = outgoing(route, &request.method, inbound.headers, shape, made, body).await?;
     let logged = match (client_json, &outgoing) {
         (Some(bytes), _) => EventBody::Bytes { bytes, total: None },
@@ -167,4 +170,32 @@ fn upstream_url(route: &Route, path: &str, query: Option<&str>) -> String {
         url.push_str(query);
     }
     url
+}
+
+/// Appends the route's default query parameters the URL's query lacks.
+fn add_query_defaults(url: &mut String, defaults: &[(String, String)]) {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    let present: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(name, _)| name.into_owned()).collect();
+    let missing: Vec<&String> =
+        defaults.iter().filter(|(name, _)| !present.contains(name)).map(|(_, pair)| pair).collect();
+    for pair in missing {
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(pair);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_defaults_fill_only_what_is_missing() {
+        let defaults = vec![("limit".to_owned(), "limit=20".to_owned()), ("order".to_owned(), "order=desc".to_owned())];
+        let mut url = "http://u/v1/files".to_owned();
+        add_query_defaults(&mut url, &defaults);
+        assert_eq!(url, "http://u/v1/files?limit=20&order=desc");
+        let mut url = "http://u/v1/files?limit=5&purpose=batch".to_owned();
+        add_query_defaults(&mut url, &defaults);
+        assert_eq!(url, "http://u/v1/files?limit=5&purpose=batch&order=desc");
+    }
 }

@@ -182,6 +182,9 @@ pub struct Route {
     pub response_mode: ResponseMode,
     pub public: bool,
     pub headers: HeaderPolicy,
+    /// `query.default`: each name with its encoded `name=value` pair, added
+    /// to an upstream query that lacks the name.
+    pub query_defaults: Vec<(String, String)>,
     pub response_headers: ResponseHeaderPolicy,
     pub body: BodyRules,
     pub transforms: Pipeline,

@@ -54,6 +54,11 @@ impl JsonFields {
     }
 
     /// Applies the rules to a JSON object body; other bodies are left alone.
+    /// Whether it sets fields (and so makes a body when there is none).
+    pub fn sets_fields(&self) -> bool {
+        !self.set.is_empty()
+    }
+
     pub fn apply(&self, body: &mut Value) {
         for key in &self.remove {
             if let Some((last, parents)) = key.split_last()

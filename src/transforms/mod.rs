@@ -201,6 +201,10 @@ impl Pipeline {
                     }
                 }
                 Transform::JsonFields(f) => {
+                    // With no body, fields it sets make one (`{"stream": true}`).
+                    if applied.body.is_none() && f.sets_fields() {
+                        applied.body = Some(Value::Object(serde_json::Map::new()));
+                    }
                     if let Some(body) = &mut applied.body {
                         f.apply(body);
                     }
