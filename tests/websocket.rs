@@ -379,3 +379,30 @@ async fn a_hundred_sessions_stay_in_bounded_memory() {
         ws.close(None).await.unwrap();
     }
 }
+
+#[actix_web::test]
+async fn the_access_log_has_a_line_when_a_session_closes() {
+    let upstream = WsUpstream::start();
+    let dir = routes_dir(ROUTES);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let env = [("OPENAI_BASE_URL", upstream.base_url()), ("OPENAI_API_KEY", SERVER_KEY.to_owned())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let relay = Process::start(dir.path(), &["--access-log", log.to_str().unwrap()], &env);
+    let (mut ws, _) = connect(&relay.url("/v1/short"), &[("x-request-id", "ws-session-1")]).await.unwrap();
+    assert_eq!(close_of(&mut ws).await.0, 1008, "max_duration ends the session");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = text.lines().filter(|l| l.contains("ws-session-1")).map(str::to_owned).collect();
+        if lines.len() >= 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // The handshake (101), then the session when it closed, with its length.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l.contains(" short \"GET /v1/short\" 101 ")), "{lines:?}");
+    let session_ms: f64 = lines[1].split(' ').nth(9).unwrap().parse().unwrap();
+    assert!(session_ms >= 700.0, "{lines:?}");
+}

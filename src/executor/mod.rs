@@ -191,7 +191,9 @@ async fn serve(
             else {
                 return Err(RelayError::internal("payload_taken", "The WebSocket handshake has no connection."));
             };
-            websocket::serve(req, payload, route, limits, &url, request_id, worker.clients.tls()).await
+            let access = worker.access.clone().map(|access| (access, worker.listener.clone()));
+            let context = websocket::SessionContext { request_id, tls: worker.clients.tls(), access };
+            websocket::serve(req, payload, route, limits, &url, context).await
         }
         Outcome::Local(answer) => Ok(HttpResponse::Ok().content_type("application/json").body(answer.to_string())),
         Outcome::Upstream { route, mut answer, translate } => {

@@ -21,6 +21,7 @@ mod frames;
 mod pump;
 mod upstream;
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_codec::Encoder;
@@ -35,6 +36,7 @@ use crate::auth::{KEY_PROTOCOL_PREFIX, offered};
 use crate::error::RelayError;
 use crate::stages::headers;
 use crate::table::{Route, WebSocketLimits};
+use crate::telemetry::access::{AccessLog, Entry};
 
 /// Frames queued for the client before the upstream is read again.
 const QUEUED_FOR_CLIENT: usize = 4;
@@ -48,6 +50,15 @@ const HANDSHAKE_HEADERS: [HeaderName; 5] = [
     header::SEC_WEBSOCKET_ACCEPT,
 ];
 
+/// What a session needs besides the route: its request id, the TLS
+/// settings for the upstream, and the access log (with the listener's
+/// name) that gets a line when the session closes.
+pub struct SessionContext<'a> {
+    pub request_id: &'a str,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub access: Option<(AccessLog, Rc<str>)>,
+}
+
 /// Opens the upstream session and answers the client's handshake.
 pub async fn serve(
     req: &HttpRequest,
@@ -55,9 +66,9 @@ pub async fn serve(
     route: &Route,
     limits: WebSocketLimits,
     url: &str,
-    request_id: &str,
-    tls: Arc<rustls::ClientConfig>,
+    context: SessionContext<'_>,
 ) -> Result<HttpResponse, RelayError> {
+    let SessionContext { request_id, tls, access } = context;
     actix_http::ws::verify_handshake(req.head()).map_err(|e| {
         RelayError::bad_request("invalid_websocket_handshake", format!("Invalid WebSocket handshake: {e}."))
     })?;
@@ -93,10 +104,30 @@ pub async fn serve(
     let session =
         pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned(), drain };
     let open = metrics::gauge!(crate::telemetry::metrics::OPEN_WEBSOCKETS, "route" => route.id.clone());
+    let (route_id, path, request_id) = (route.id.clone(), req.path().to_owned(), request_id.to_owned());
+    let (started, arrived) = (std::time::Instant::now(), std::time::SystemTime::now());
     actix_web::rt::spawn(async move {
         open.increment(1.0);
         pump::run(session).await;
         open.decrement(1.0);
+        // The access log's line for the session, when it closes.
+        if let Some((access, listener)) = access {
+            access.record(&Entry {
+                time: arrived,
+                request_id: &request_id,
+                listener: &listener,
+                route: &route_id,
+                method: &actix_web::http::Method::GET,
+                path: &path,
+                status: actix_web::http::StatusCode::SWITCHING_PROTOCOLS,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: started.elapsed(),
+                upstream_ttfb: None,
+                retries: 0,
+                completed: true,
+            });
+        }
     });
     Ok(response.streaming(encoded(queued)))
 }
