@@ -17,7 +17,7 @@ use crate::live::Live;
 use crate::openapi::PUBLIC_URL_VAR;
 
 /// The help of every `--routes`.
-const ROUTES_HELP: &str = "Routes directory; repeat it (or separate with `:`) to load several as one set";
+pub(crate) const ROUTES_HELP: &str = "Routes directory; repeat it (or separate with `:`) to load several as one set";
 
 #[derive(Debug, Parser)]
 #[command(name = "relay", version, about = "A config-driven HTTP relay for the OpenAI API")]
@@ -29,43 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the routes of one or more directories.
-    Serve {
-        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
-        routes: Vec<PathBuf>,
-        /// Address of the `default` listener (default: its `[listener.default]`, else 127.0.0.1:8080).
-        #[arg(long, env = "RELAY_LISTEN")]
-        listen: Option<SocketAddr>,
-        /// Allow listening on a non-loopback address without relay keys.
-        #[arg(long)]
-        allow_open: bool,
-        /// Worker threads (default: one per core).
-        #[arg(long, env = "RELAY_WORKERS")]
-        workers: Option<usize>,
-        /// Do not watch the routes directory; reload on SIGHUP only.
-        #[arg(long)]
-        no_watch: bool,
-        /// Write a traffic log (JSON lines, secrets redacted) of every listener to FILE, truncated at start.
-        #[arg(long, value_name = "FILE", env = "RELAY_LOG")]
-        log: Option<PathBuf>,
-        /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        log_body_max: Option<u64>,
-        /// Where the access log goes, one line per finished request: `-` (stdout), a FILE (appended), or `off`.
-        #[arg(long, value_name = "FILE", default_value = "-", env = "RELAY_ACCESS_LOG")]
-        access_log: String,
-        /// Format of the access log and the relay's own logs: text or json.
-        #[arg(long, value_name = "FORMAT", default_value = "text", env = "RELAY_LOG_FORMAT")]
-        log_format: crate::telemetry::access::Format,
-        /// Serve /health, /ready and /relay/status on this address, without a relay key (a bare PORT means loopback).
-        #[arg(long, value_name = "ADDR", env = "RELAY_ADMIN_LISTEN", value_parser = crate::admin::parse_address)]
-        admin_listen: Option<SocketAddr>,
-        /// After SIGTERM or SIGINT, how long requests and streams may finish before they are ended.
-        #[arg(long, value_name = "DURATION", env = "RELAY_DRAIN_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
-        drain_timeout: std::time::Duration,
-        /// Answer 408 and close a connection whose request head takes longer than DURATION, e.g. 5s (default 10s).
-        #[arg(long, value_name = "DURATION", env = "RELAY_HEAD_TIMEOUT", value_parser = parse_duration)]
-        head_timeout: Option<std::time::Duration>,
-    },
+    Serve(serve::ServeArgs),
     /// Serve the routes in front of a built-in mock upstream: try the relay with no API key and no network.
     Demo {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
@@ -123,33 +87,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     match cli.command {
-        Command::Serve {
-            routes,
-            listen,
-            allow_open,
-            workers,
-            no_watch,
-            log,
-            log_body_max,
-            access_log,
-            log_format,
-            admin_listen,
-            drain_timeout,
-            head_timeout,
-        } => serve::serve(serve::ServeArgs {
-            routes,
-            listen,
-            allow_open,
-            workers,
-            watch: !no_watch,
-            log,
-            log_body_max,
-            access_log,
-            log_format,
-            admin_listen,
-            drain_timeout,
-            head_timeout,
-        }),
+        Command::Serve(args) => serve::serve(args),
         Command::Demo { routes, listen } => demo::demo(demo::DemoArgs { routes, listen }),
         Command::Check { routes } => match load(&routes, &env) {
             Some(live) => {
@@ -196,12 +134,12 @@ pub fn main() -> ExitCode {
 
 /// `--drain-timeout`, `--head-timeout`: a duration, by the spec's one
 /// duration parser.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::spec::units::duration(text).map_err(|e| format!("{e}; write e.g. 10s or 5m"))
 }
 
 /// `--log-body-max`: a byte size, by the spec's one size parser.
-fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     crate::spec::units::size(text).map_err(|e| format!("{e}; write e.g. 64KiB"))
 }
 

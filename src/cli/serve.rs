@@ -26,26 +26,43 @@ use crate::{admin, server, watcher};
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8080";
 
 /// What `relay serve` was asked for.
+#[derive(Debug, clap::Args)]
 pub struct ServeArgs {
+    #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = super::ROUTES_HELP)]
     pub routes: Vec<PathBuf>,
+    /// Address of the `default` listener (default: its `[listener.default]`, else 127.0.0.1:8080).
+    #[arg(long, env = "RELAY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Allow listening on a non-loopback address without relay keys.
+    #[arg(long)]
     pub allow_open: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "RELAY_WORKERS")]
     pub workers: Option<usize>,
-    pub watch: bool,
-    /// `--log`: the traffic log of every listener without its own.
+    /// Do not watch the routes directory; reload on SIGHUP only.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Write a traffic log (JSON lines, secrets redacted) of every listener to FILE, truncated at start.
+    #[arg(long, value_name = "FILE", env = "RELAY_LOG")]
     pub log: Option<PathBuf>,
-    /// `--log-body-max`.
+    /// Cut logged bodies longer than SIZE, e.g. 64KiB (default; a listener's `log_body_max` wins).
+    #[arg(long, value_name = "SIZE", value_parser = super::parse_size)]
     pub log_body_max: Option<u64>,
-    /// `--access-log`: `-`, a file, or `off`.
+    /// Where the access log goes, one line per finished request: `-` (stdout), a FILE (appended), or `off`.
+    #[arg(long, value_name = "FILE", default_value = "-", env = "RELAY_ACCESS_LOG")]
     pub access_log: String,
-    /// `--log-format`.
-    pub log_format: Format,
-    /// `--admin-listen`: the admin address (see [`crate::admin`]).
+    /// Format of the access log and the relay's own logs: text or json.
+    #[arg(long, value_name = "FORMAT", default_value = "text", env = "RELAY_LOG_FORMAT")]
+    pub log_format: crate::telemetry::access::Format,
+    /// Serve /health, /ready and /relay/status on this address, without a relay key (a bare PORT means loopback).
+    #[arg(long, value_name = "ADDR", env = "RELAY_ADMIN_LISTEN", value_parser = crate::admin::parse_address)]
     pub admin_listen: Option<SocketAddr>,
-    /// `--drain-timeout`: how long requests may finish after SIGTERM.
+    /// After SIGTERM or SIGINT, how long requests and streams may finish before they are ended.
+    #[arg(long, value_name = "DURATION", env = "RELAY_DRAIN_TIMEOUT", default_value = "5m", value_parser = super::parse_duration)]
     pub drain_timeout: Duration,
-    /// `--head-timeout`.
-    pub head_timeout: Option<std::time::Duration>,
+    /// Answer 408 and close a connection whose request head takes longer than DURATION, e.g. 5s (default 10s).
+    #[arg(long, value_name = "DURATION", env = "RELAY_HEAD_TIMEOUT", value_parser = super::parse_duration)]
+    pub head_timeout: Option<Duration>,
 }
 
 pub fn serve(args: ServeArgs) -> ExitCode {
@@ -122,7 +139,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         // Watch before anything is announced, then look once more: a change
         // made between the first load and the watch is not missed.
         let (signal, mut reloads) = tokio::sync::mpsc::channel(1);
-        let _watcher = args.watch.then(|| watcher::watch(&dirs, &trees, signal.clone())).and_then(|w| {
+        let _watcher = (!args.no_watch).then(|| watcher::watch(&dirs, &trees, signal.clone())).and_then(|w| {
             w.map_err(|e| tracing::warn!("Not watching {} for changes: {e}", super::display_dirs(&watched))).ok()
         });
         reloader.reload();
