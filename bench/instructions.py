@@ -11,6 +11,7 @@ request (kernel time is not counted). Compare two binaries in one run:
     python3 bench/instructions.py --relay target/release/relay
     python3 bench/instructions.py --relay old/relay --relay new/relay --requests 3000
     python3 bench/instructions.py --relay new/relay --args=--access-log=off
+    python3 bench/instructions.py --relay old/relay --routes old/routes.d
 
 Needs: valgrind (apt install valgrind) and a release build of
 examples/bench_upstream (`cargo build --release --example bench_upstream`).
@@ -38,7 +39,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=120):
+def wait_port(port, timeout=600):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -68,14 +69,14 @@ def total_instructions(path):
     raise SystemExit(f"no totals in {path}")
 
 
-def measure(relay, extra, upstream_port, requests, tmp):
+def measure(relay, routes, extra, upstream_port, requests, tmp):
     port = free_port()
     out = tmp / f"callgrind.{port}.out"
     env = dict(os.environ, OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", OPENAI_API_KEY="sk-bench",
                RUST_LOG="warn")
     env.pop("RELAY_KEYS", None)
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", relay, "serve", "--routes",
-               str(ROOT / "routes.d"), "--listen", f"127.0.0.1:{port}", "--workers", "1", "--no-watch", *extra]
+               routes, "--listen", f"127.0.0.1:{port}", "--workers", "1", "--no-watch", *extra]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
@@ -97,6 +98,7 @@ def main():
     parser.add_argument("--args", action="append", default=[], help="extra `serve` argument for every binary")
     parser.add_argument("--upstream", default=str(ROOT / "target" / "release" / "examples" / "bench_upstream"))
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--routes", default=str(ROOT / "routes.d"), help="the routes directory (an older binary may need its own)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="relay-instructions-"))
     upstream_port = free_port()
@@ -105,7 +107,7 @@ def main():
         wait_port(upstream_port)
         results = {}
         for relay in args.relay:
-            results[relay] = measure(relay, args.args, upstream_port, args.requests, tmp)
+            results[relay] = measure(relay, args.routes, args.args, upstream_port, args.requests, tmp)
             print(f"{relay}: {results[relay]:,.0f} instructions per request", file=sys.stderr)
         print(json.dumps({"requests": args.requests, "args": args.args, "instructions_per_request": results}, indent=2))
     finally:

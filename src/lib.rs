@@ -37,7 +37,7 @@
 //! - [`model_list`]: model lists a route serves itself, filtered.
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
 //!   side at fault and whether a retry can help), [`media`] (media types),
-//!   [`secrets`] (what is a credential).
+//!   [`secrets`] (what is a credential), [`ids`] (request ids and traces).
 //! - Around the server: [`tls`] serves a listener over TLS, [`cors`]
 //!   answers browsers' CORS checks, [`drain`] ends requests in order on
 //!   SIGTERM, and [`admin`] is the operator's address (`/ready`,
@@ -59,6 +59,7 @@ pub mod error;
 pub mod executor;
 pub mod explain;
 pub mod fetch;
+pub mod ids;
 pub mod live;
 pub mod matcher;
 pub mod media;

@@ -1,39 +1,56 @@
-//! Media types, parsed one way everywhere (the `mime` crate): what a
-//! `Content-Type` header says, compared case-insensitively and without
-//! parameters.
+//! Media types, read one way everywhere: what a `Content-Type` header says,
+//! its `type/subtype` compared case-insensitively and without parameters.
+//! Every request and answer passes here, so the common checks allocate
+//! nothing; the `mime` crate judges whether a value is a media type at all.
 
 use actix_web::http::header::{self, HeaderMap};
 
-/// The `type/subtype` of a content type, lowercase; `None` if it is not one.
-pub fn essence(content_type: &str) -> Option<String> {
-    let parsed: mime::Mime = content_type.trim().parse().ok()?;
-    Some(parsed.essence_str().to_ascii_lowercase())
+/// The `type/subtype` of a content type, as written (compare it
+/// case-insensitively); `None` if it is not a media type.
+pub fn essence(content_type: &str) -> Option<&str> {
+    let essence = content_type.split(';').next()?.trim();
+    essence.parse::<mime::Mime>().ok()?;
+    Some(essence)
 }
 
 /// The essence of a message's `Content-Type`, if it has a valid one.
-pub fn of(headers: &HeaderMap) -> Option<String> {
+pub fn of(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(essence)
+}
+
+/// Whether a content type's essence is `expected` (lowercase): a check
+/// that neither parses nor allocates.
+fn essence_is(content_type: &str, expected: &str) -> bool {
+    content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
 }
 
 /// JSON: `application/json` or a `+json` suffix (`application/problem+json`).
 pub fn is_json(content_type: Option<&str>) -> bool {
-    content_type.and_then(essence).is_some_and(|media| {
-        media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"))
+    content_type.is_some_and(|ct| {
+        if essence_is(ct, "application/json") {
+            return true;
+        }
+        let Some((kind, subtype)) = essence(ct).and_then(|media| media.split_once('/')) else { return false };
+        let suffix = subtype.len().checked_sub(5).filter(|at| subtype.is_char_boundary(*at));
+        kind.eq_ignore_ascii_case("application") && suffix.is_some_and(|at| subtype[at..].eq_ignore_ascii_case("+json"))
     })
 }
 
 /// Server-sent events: `text/event-stream`, in any case.
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
-    of(headers).is_some_and(|media| media == "text/event-stream")
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| essence_is(ct, "text/event-stream"))
 }
 
-/// Whether `media` (an essence) is matched by an accepted pattern:
-/// `type/subtype`, `type/*` or `*/*`.
+/// Whether `media` (an essence, any case) is matched by an accepted pattern
+/// (lowercase): `type/subtype`, `type/*` or `*/*`.
 pub fn accepted_by(pattern: &str, media: &str) -> bool {
     match pattern.strip_suffix("/*") {
         Some("*") => true,
-        Some(kind) => media.split_once('/').is_some_and(|(t, _)| t == kind),
-        None => pattern == media,
+        Some(kind) => media.split_once('/').is_some_and(|(t, _)| t.eq_ignore_ascii_case(kind)),
+        None => pattern.eq_ignore_ascii_case(media),
     }
 }
 
@@ -43,7 +60,8 @@ mod tests {
 
     #[test]
     fn essences_ignore_case_and_parameters() {
-        assert_eq!(essence("Application/JSON; charset=utf-8").as_deref(), Some("application/json"));
+        assert_eq!(essence("Application/JSON; charset=utf-8"), Some("Application/JSON"));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
         assert_eq!(essence("not a type"), None);
         assert!(is_json(Some("application/vnd.api+json")));
         assert!(!is_json(Some("text/plain")));
@@ -59,5 +77,7 @@ mod tests {
         assert!(accepted_by("audio/*", "audio/mpeg"));
         assert!(!accepted_by("audio/*", "video/mp4"));
         assert!(accepted_by("application/json", "application/json"));
+        assert!(accepted_by("audio/*", "Audio/MPEG"));
+        assert!(accepted_by("application/json", "Application/Json"));
     }
 }

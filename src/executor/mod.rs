@@ -224,6 +224,6 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
     };
     match headers.get(REQUEST_ID).and_then(|v| v.to_str().ok()).filter(valid) {
         Some(id) => id.to_owned(),
-        None => format!("relay-{:032x}", fastrand::u128(..)),
+        None => crate::ids::request_id(),
     }
 }

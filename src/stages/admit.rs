@@ -35,8 +35,8 @@ pub fn admit(headers: &HeaderMap, rules: &BodyRules) -> Result<BodyShape, RelayE
     }
     if shape != BodyShape::None && !rules.accept.is_empty() {
         let media = media::of(headers).unwrap_or_default();
-        if media.is_empty() || !rules.accept.iter().any(|accepted| media::accepted_by(accepted, &media)) {
-            let shown = if media.is_empty() { "(none)" } else { media.as_str() };
+        if media.is_empty() || !rules.accept.iter().any(|accepted| media::accepted_by(accepted, media)) {
+            let shown = if media.is_empty() { "(none)" } else { media };
             return Err(RelayError::unsupported_media_type(shown, &rules.accept));
         }
     }

@@ -117,11 +117,7 @@ pub fn ensure_traceparent(out: &mut HeaderMap) {
     }
     out.remove(TRACEPARENT);
     out.remove("tracestate");
-    let trace = fastrand::u128(1..);
-    let span = fastrand::u64(1..);
-    if let Ok(value) = HeaderValue::from_str(&format!("00-{trace:032x}-{span:016x}-01")) {
-        out.insert(HeaderName::from_static(TRACEPARENT), value);
-    }
+    out.insert(HeaderName::from_static(TRACEPARENT), crate::ids::traceparent());
 }
 
 /// `version-traceid-parentid-flags`, lowercase hex, ids not all zero.

@@ -15,22 +15,39 @@ pub fn check_path(path: &str) -> Result<&str, RelayError> {
     if path.contains('\\') {
         return Err(invalid(path, "backslashes are not allowed in paths"));
     }
-    let lower = path.to_ascii_lowercase();
-    for encoded in ["%2f", "%5c", "%00"] {
-        if lower.contains(encoded) {
+    // Every request passes here: one scan of the escapes, no allocation.
+    let bytes = path.as_bytes();
+    for (at, _) in path.match_indices('%') {
+        let escape = bytes.get(at + 1..at + 3).map(|hex| [hex[0].to_ascii_lowercase(), hex[1].to_ascii_lowercase()]);
+        if matches!(escape, Some([b'2', b'f'] | [b'5', b'c'] | [b'0', b'0'])) {
             return Err(invalid(path, "encoded slashes, backslashes and NUL bytes are not allowed in paths"));
         }
     }
-    if lower.split('/').any(is_dot_segment) {
+    if path.split('/').any(is_dot_segment) {
         return Err(invalid(path, "`.` and `..` segments are not allowed in paths"));
     }
     Ok(path)
 }
 
-/// `.` or `..`, also when any dot is written `%2e`.
+/// `.` or `..`, also when any dot is written `%2e` (any case).
 fn is_dot_segment(segment: &str) -> bool {
-    let decoded = segment.replace("%2e", ".");
-    decoded == "." || decoded == ".."
+    // Only short segments can be dots: `..` spelled out is at most `%2e%2e`.
+    if segment.is_empty() || segment.len() > 6 {
+        return false;
+    }
+    let mut dots = 0;
+    let mut rest = segment;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('.') {
+            rest = after;
+        } else if rest.get(..3).is_some_and(|escape| escape.eq_ignore_ascii_case("%2e")) {
+            rest = rest.get(3..).unwrap_or_default();
+        } else {
+            return false;
+        }
+        dots += 1;
+    }
+    dots <= 2
 }
 
 fn invalid(path: &str, why: &str) -> RelayError {
