@@ -32,7 +32,7 @@
 //!   `server::run` takes a bound listener; [`connection`] times every
 //!   request head of a connection.
 //! - [`telemetry`]: metrics and the access log, recorded when an answer is
-//!   finished.
+//!   finished, and traces exported over OTLP.
 //! - [`explain`]: the same stages with a recording sender.
 //! - [`model_list`]: model lists a route serves itself, filtered.
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
@@ -41,9 +41,9 @@
 //! - Around the server: [`tls`] serves a listener over TLS, [`cors`]
 //!   answers browsers' CORS checks, [`drain`] ends requests in order on
 //!   SIGTERM, and [`admin`] is the operator's address (`/ready`,
-//!   `/relay/status`, `/metrics`). [`demo`] is `relay demo`'s mock upstream.
-//! - [`cli`]: the `relay` command line.
-//! - [`demo`]: `relay demo`'s mock OpenAI upstream and suggested requests.
+//!   `/relay/status`, `/metrics`).
+//! - [`cli`]: the `relay` command line; [`demo`] is `relay demo`'s mock
+//!   OpenAI upstream and suggested requests.
 
 pub mod admin;
 pub mod auth;
