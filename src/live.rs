@@ -35,6 +35,7 @@ impl Live {
         for route in &mut table.routes {
             route.docs.schemas = Default::default();
         }
+        release_freed_memory();
         Ok(Live { table: Arc::new(table), documents })
     }
 
@@ -51,5 +52,18 @@ impl Live {
     /// The state ready to be shared.
     pub fn shared(self) -> SharedLive {
         Arc::new(ArcSwap::from_pointee(self))
+    }
+}
+
+/// Hands the heap freed while building a table (tens of megabytes of
+/// short-lived JSON trees for the documents) back to the system. glibc keeps
+/// freed pages of a fragmented heap mapped, so without this the relay idles
+/// with about three times the memory it uses. The crate's one `unsafe` call.
+#[allow(unsafe_code)]
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
