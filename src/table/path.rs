@@ -12,8 +12,10 @@ pub fn check_path(path: &str) -> Result<&str, RelayError> {
     if !path.starts_with('/') {
         return Err(invalid(path, "the path must start with `/`"));
     }
-    if path.contains('\\') {
-        return Err(invalid(path, "backslashes are not allowed in paths"));
+    match path.bytes().find(|b| *b == b'\\' || *b == 0) {
+        Some(b'\\') => return Err(invalid(path, "backslashes are not allowed in paths")),
+        Some(_) => return Err(invalid(path, "NUL bytes are not allowed in paths")),
+        None => {}
     }
     // Every request passes here: one scan of the escapes, no allocation.
     let bytes = path.as_bytes();
