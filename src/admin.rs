@@ -3,7 +3,9 @@
 //!
 //! It serves `/health` (liveness), `/ready` (readiness: the table is loaded
 //! and the relay is not draining), `/relay/status` (the reload state, as
-//! on loopback on a traffic listener) and `/metrics` (Prometheus' text
+//! on loopback on a traffic listener), `/relay/usage` (consumers' usage
+//! since the start and their current windows, see [`crate::quota`]) and
+//! `/metrics` (Prometheus' text
 //! format, see [`crate::telemetry::metrics`]). It takes no relay key: bind it to
 //! loopback (the default when only a port is given) or to an address only
 //! probes and scrapers reach. Unlike the traffic listeners it keeps serving
@@ -18,6 +20,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 use crate::drain::Drain;
+use crate::quota::Meter;
 use crate::reload::Reloader;
 use crate::traffic_log::TrafficLog;
 
@@ -27,6 +30,8 @@ pub struct Admin {
     pub drain: Drain,
     /// The traffic log of each listener that has one.
     pub traffic_logs: BTreeMap<String, TrafficLog>,
+    /// The consumers' counters the listeners share.
+    pub meter: Arc<Meter>,
 }
 
 /// `--admin-listen`: `HOST:PORT`, or a bare `PORT` on loopback.
@@ -45,6 +50,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/health", web::get().to(health))
         .route("/ready", web::get().to(ready))
         .route("/relay/status", web::get().to(status))
+        .route("/relay/usage", web::get().to(usage))
         .route("/metrics", web::get().to(metrics));
 }
 
@@ -86,6 +92,30 @@ async fn status(admin: web::Data<Admin>) -> HttpResponse {
         }
     }
     HttpResponse::Ok().json(status)
+}
+
+async fn usage(admin: web::Data<Admin>) -> HttpResponse {
+    let live = admin.reloader.live().load_full();
+    let mut usage = admin.meter.totals.to_json();
+    let windows: serde_json::Map<String, serde_json::Value> = live
+        .table
+        .consumers
+        .list
+        .iter()
+        .map(|consumer| {
+            let windows: serde_json::Map<String, serde_json::Value> = admin
+                .meter
+                .windows(consumer)
+                .into_iter()
+                .map(|(name, used, limit)| (name.to_owned(), serde_json::json!({"used": used, "limit": limit.amount})))
+                .collect();
+            (consumer.name.clone(), windows.into())
+        })
+        .collect();
+    if let Some(fields) = usage.as_object_mut() {
+        fields.insert("windows".to_owned(), windows.into());
+    }
+    HttpResponse::Ok().json(usage)
 }
 
 #[cfg(test)]

@@ -1,57 +1,18 @@
-//! Client authentication with relay keys.
+//! Client authentication with relay keys: where a client presents its key,
+//! and whose key it is.
 //!
-//! When `RELAY_KEYS` is set (comma-separated; `RELAY_KEY` is read too, see
-//! [`crate::env::names`]), every non-public route needs one of the keys in
-//! `X-Relay-Key` or `Authorization: Bearer`. Keys are kept
-//! only as SHA-256 digests and compared in constant time, so neither their
-//! content nor their length leaks through timing.
+//! When any key is configured (`RELAY_KEYS`, comma-separated, `RELAY_KEY`
+//! read too, see [`crate::env::names`]; or the keys of `[consumer.NAME]`
+//! tables), every non-public route needs one of them in `X-Relay-Key` or
+//! `Authorization: Bearer`. Keys are kept only as SHA-256 digests
+//! ([`crate::policy::consumer`]).
 
 use actix_web::http::header::{self, AUTHORIZATION, HeaderMap};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+
+use crate::policy::consumer::{Consumers, Identified};
 
 /// The header that carries a relay key when `Authorization` is taken.
 pub const RELAY_KEY_HEADER: &str = "x-relay-key";
-
-/// The accepted relay keys (as digests).
-#[derive(Default)]
-pub struct ClientKeys {
-    digests: Vec<[u8; 32]>,
-}
-
-impl std::fmt::Debug for ClientKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ClientKeys({} keys)", self.digests.len())
-    }
-}
-
-impl ClientKeys {
-    /// Keys from a comma-separated list; blanks are ignored.
-    pub fn from_list(list: &str) -> Self {
-        let digests = list.split(',').map(str::trim).filter(|key| !key.is_empty()).map(digest).collect();
-        ClientKeys { digests }
-    }
-
-    /// Whether any key is configured (otherwise every route is open).
-    pub fn is_enabled(&self) -> bool {
-        !self.digests.is_empty()
-    }
-
-    /// Whether the request carries a valid key. Always true without keys.
-    pub fn admits(&self, headers: &HeaderMap) -> bool {
-        if !self.is_enabled() {
-            return true;
-        }
-        presented_keys(headers).any(|key| self.matches(key))
-    }
-
-    /// Constant-time membership test of one presented key.
-    pub fn matches(&self, key: &str) -> bool {
-        let presented = digest(key);
-        // Check every key, without stopping early.
-        self.digests.iter().fold(subtle::Choice::from(0), |found, d| found | d.ct_eq(&presented)).into()
-    }
-}
 
 /// Candidate keys: `X-Relay-Key`, then the bearer token of `Authorization`.
 fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &str> {
@@ -64,10 +25,6 @@ fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 pub fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
 }
 
 /// The subprotocol prefix that carries a relay key (as OpenAI's browser
@@ -94,11 +51,22 @@ pub fn offered(headers: &HeaderMap) -> Offered<'_> {
     offered
 }
 
-/// Whether the request carries a valid relay key: in `X-Relay-Key` or
+/// Who the request's relay key belongs to: in `X-Relay-Key` or
 /// `Authorization: Bearer`, or, on a WebSocket handshake (browsers cannot set
-/// headers), in a subprotocol entry `openai-insecure-api-key.<key>`.
-pub fn admits(keys: &ClientKeys, headers: &HeaderMap, handshake: bool) -> bool {
-    keys.admits(headers) || (handshake && offered(headers).relay_key.is_some_and(|key| keys.matches(key)))
+/// headers), in a subprotocol entry `openai-insecure-api-key.<key>`. The
+/// first key that names a consumer wins; an expired key is told apart.
+pub fn identify(consumers: &Consumers, headers: &HeaderMap, handshake: bool) -> Identified {
+    let now = std::time::SystemTime::now();
+    let websocket = handshake.then(|| offered(headers).relay_key).flatten();
+    let mut found = Identified::Unknown;
+    for key in presented_keys(headers).chain(websocket) {
+        match consumers.identify(key, now) {
+            Identified::Consumer(index) => return Identified::Consumer(index),
+            Identified::Expired => found = Identified::Expired,
+            Identified::Unknown => {}
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -114,22 +82,31 @@ mod tests {
         map
     }
 
-    #[test]
-    fn accepts_either_header_and_rejects_others() {
-        let keys = ClientKeys::from_list("alpha, beta,");
-        assert!(keys.is_enabled());
-        assert!(keys.admits(&headers(&[("x-relay-key", "beta")])));
-        assert!(keys.admits(&headers(&[("authorization", "bearer alpha")])));
-        assert!(!keys.admits(&headers(&[("authorization", "Bearer alph")])));
-        assert!(!keys.admits(&headers(&[("authorization", "alpha")])));
-        assert!(!keys.admits(&headers(&[])));
+    /// Keys `alpha` and `beta` of consumer 0, `old` expired.
+    fn keys() -> Consumers {
+        use crate::policy::consumer::{Consumer, KeyOwner, digest};
+        let mut consumers = Consumers::default();
+        let index = consumers.push(Consumer::open("team"));
+        for key in ["alpha", "beta"] {
+            consumers.add_key(digest(key), KeyOwner { consumer: index, expires: None });
+        }
+        let past = Some(std::time::SystemTime::UNIX_EPOCH);
+        consumers.add_key(digest("old"), KeyOwner { consumer: index, expires: past });
+        consumers
     }
 
     #[test]
-    fn no_keys_means_open() {
-        let keys = ClientKeys::from_list(" , ");
-        assert!(!keys.is_enabled());
-        assert!(keys.admits(&headers(&[])));
+    fn accepts_either_header_and_rejects_others() {
+        let keys = keys();
+        assert!(keys.is_enabled());
+        let who = |pairs: &[(&str, &str)]| identify(&keys, &headers(pairs), false);
+        assert_eq!(who(&[("x-relay-key", "beta")]), Identified::Consumer(0));
+        assert_eq!(who(&[("authorization", "bearer alpha")]), Identified::Consumer(0));
+        assert_eq!(who(&[("authorization", "Bearer alph")]), Identified::Unknown);
+        assert_eq!(who(&[("authorization", "alpha")]), Identified::Unknown);
+        assert_eq!(who(&[]), Identified::Unknown);
+        assert_eq!(who(&[("x-relay-key", "old")]), Identified::Expired);
+        assert_eq!(who(&[("x-relay-key", "old"), ("authorization", "Bearer beta")]), Identified::Consumer(0));
     }
 
     #[test]
@@ -142,9 +119,12 @@ mod tests {
         let offered = offered(&headers);
         assert_eq!(offered.relay_key, Some("rk-1"));
         assert_eq!(offered.protocols, ["realtime", "openai-beta.realtime-v1"]);
-        assert!(admits(&ClientKeys::from_list("rk-1"), &headers, true));
-        assert!(!admits(&ClientKeys::from_list("rk-1"), &headers, false), "only on a handshake");
-        assert!(!admits(&ClientKeys::from_list("rk-2"), &headers, true));
+        let mut keys = Consumers::default();
+        keys.push(crate::policy::consumer::Consumer::open("web"));
+        let owner = crate::policy::consumer::KeyOwner { consumer: 0, expires: None };
+        keys.add_key(crate::policy::consumer::digest("rk-1"), owner);
+        assert_eq!(identify(&keys, &headers, true), Identified::Consumer(0));
+        assert_eq!(identify(&keys, &headers, false), Identified::Unknown, "only on a handshake");
         assert_eq!(super::offered(&HeaderMap::new()), Offered::default());
     }
 }

@@ -9,7 +9,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde_json::json;
 
 /// The OpenAI `type` field: a closed list.
@@ -19,6 +19,8 @@ pub enum ErrorType {
     Authentication,
     Permission,
     RateLimit,
+    /// A budget is spent (OpenAI's type and code for an exhausted quota).
+    InsufficientQuota,
     Server,
 }
 
@@ -29,6 +31,7 @@ impl ErrorType {
             ErrorType::Authentication => "authentication_error",
             ErrorType::Permission => "permission_error",
             ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::InsufficientQuota => "insufficient_quota",
             ErrorType::Server => "server_error",
         }
     }
@@ -58,8 +61,9 @@ pub struct RelayError {
     pub param: Option<String>,
     /// Whether the same request could succeed if sent again.
     pub retryable: bool,
-    /// For 405: the methods the path allows (sent as `Allow`).
-    pub allow: Option<String>,
+    /// Headers the answer carries besides its content type: `Allow` for a
+    /// 405, `Retry-After` and `x-ratelimit-*` for a 429.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl RelayError {
@@ -71,13 +75,37 @@ impl RelayError {
             502..=504 => Side::Upstream,
             _ => Side::Relay,
         };
-        RelayError { status, kind, side, code, message: message.into(), param: None, retryable: false, allow: None }
+        RelayError {
+            status,
+            kind,
+            side,
+            code,
+            message: message.into(),
+            param: None,
+            retryable: false,
+            headers: Vec::new(),
+        }
     }
 
     /// Says whether sending the same request again could succeed.
     pub fn retryable(mut self, retryable: bool) -> Self {
         self.retryable = retryable;
         self
+    }
+
+    /// Adds a header to the answer (dropped if `value` cannot be one).
+    pub fn with_header(mut self, name: HeaderName, value: &str) -> Self {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            self.headers.push((name, value));
+        }
+        self
+    }
+
+    /// 429: a consumer's limit (`rate_limit_exceeded`) or budget
+    /// (`insufficient_quota`) is reached; `retry_after` in whole seconds.
+    pub fn rate_limited(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorType::RateLimit, code, message)
+            .with_header(header::RETRY_AFTER, &retry_after.to_string())
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -95,6 +123,16 @@ impl RelayError {
             ErrorType::Authentication,
             "invalid_relay_key",
             "Missing or invalid relay key. Send it in the X-Relay-Key header or as Authorization: Bearer.",
+        )
+    }
+
+    /// 401: the key was valid once; its `expires` has passed.
+    pub fn key_expired() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorType::Authentication,
+            "relay_key_expired",
+            "This relay key has expired. Ask the relay operator for a new one.",
         )
     }
 
@@ -124,10 +162,8 @@ impl RelayError {
 
     pub fn method_not_allowed(method: &str, path: &str, allowed: &str) -> Self {
         let message = format!("{method} is not allowed on {path}; allowed: {allowed}.");
-        RelayError {
-            allow: Some(allowed.to_owned()),
-            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest, "method_not_allowed", message)
-        }
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorType::InvalidRequest, "method_not_allowed", message)
+            .with_header(header::ALLOW, allowed)
     }
 
     /// 426: a plain request on a path only a WebSocket route serves. The
@@ -214,8 +250,8 @@ impl RelayError {
     pub fn response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
-        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
-            response.insert_header((header::ALLOW, allow));
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
         }
         response.body(self.body().to_string())
     }

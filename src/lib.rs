@@ -13,7 +13,7 @@
 //! - [`spec`]: the route files as written (serde types, unknown keys
 //!   rejected), and the one parser of durations and sizes.
 //! - [`policy`]: compiled policy data a route holds (guards, retries,
-//!   conditions, path templates); a leaf.
+//!   conditions, path templates) and the consumers a table admits; a leaf.
 //! - [`compile`]: checks the specs and builds the table; all errors at once.
 //!   [`diagnostics`]: located spec errors with hints. [`env`]: the
 //!   environment snapshot and `${VAR}` expansion.
@@ -22,7 +22,8 @@
 //!   [`live`]: both, behind one `ArcSwap`.
 //! - [`reload`]: rebuilds and swaps the live state; [`watcher`] tells it when.
 //! - [`stages`]: the stages of one request, in order, shared by `serve` and
-//!   `explain`: resolve, authenticate ([`auth`]), admit, guard, transform
+//!   `explain`: resolve, authenticate ([`auth`]), admit and permit
+//!   ([`quota`]: consumers' limits, budgets and usage), guard, transform
 //!   ([`transforms`], one file each; [`fetch`] downloads linked files,
 //!   refusing SSRF), send, record ([`traffic_log`]).
 //! - [`upstream`]: the one TCP connector and the awc clients on it.
@@ -66,6 +67,7 @@ pub mod media;
 pub mod model_list;
 pub mod openapi;
 pub mod policy;
+pub mod quota;
 pub mod reload;
 pub mod secrets;
 pub mod server;

@@ -29,7 +29,7 @@ impl Live {
     /// Generates the documents of `table`; Actions rule errors fail it.
     pub fn new(mut table: Table, env: &Env) -> Result<Live, Vec<SpecError>> {
         let server_url = crate::openapi::server_url(env);
-        let documents = Documents::build(&table.routes, &server_url, table.client_keys.is_enabled())?;
+        let documents = Documents::build(&table.routes, &server_url, table.consumers.is_enabled())?;
         // The documents are serialized: the schema trees they were built from
         // (megabytes of `serde_json::Value`) are not kept for the table's life.
         for route in &mut table.routes {

@@ -2,6 +2,7 @@
 //! and `openapi`.
 
 mod demo;
+mod keys;
 mod serve;
 mod shutdown;
 
@@ -72,6 +73,9 @@ pub enum Command {
         #[arg(long)]
         server_url: Option<String>,
     },
+    /// Make relay keys for `[consumer.NAME]` tables.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// List the routes: id, methods, path, upstream, upstream path.
     Routes {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
@@ -115,6 +119,7 @@ pub fn main() -> ExitCode {
             ),
             None => ExitCode::FAILURE,
         },
+        Command::Keys(command) => keys::run(command),
         Command::Routes { routes, json } => match load(&routes, &env) {
             Some(live) => print_routes(&live.table, json),
             None => ExitCode::FAILURE,

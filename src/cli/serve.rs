@@ -91,7 +91,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     let table = &live.table;
     let addresses = addresses(table, args.listen);
     if let Some(open) = addresses.iter().find(|(_, addr)| !addr.ip().is_loopback())
-        && !table.client_keys.is_enabled()
+        && !table.consumers.is_enabled()
         && !args.allow_open
     {
         eprintln!(
@@ -146,6 +146,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         let signals = StopSignals::install()?;
         let drain = Drain::default();
         let mut servers = Vec::with_capacity(bound.len());
+        let meter = std::sync::Arc::new(crate::quota::Meter::default());
+        if reloader.live().load().table.consumers.state.redis.is_some() {
+            tracing::warn!("[state] names a Redis server, which this version does not use yet: limits are counted in this process only");
+        }
         for (name, listener) in bound {
             let tls = certs.get(&name).cloned();
             if let Ok(addr) = listener.local_addr() {
@@ -162,6 +166,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 drain: drain.clone(),
                 shutdown_timeout: Some(args.drain_timeout + shutdown::FINAL_GRACE * 2),
                 head_timeout: args.head_timeout,
+                meter: Some(meter.clone()),
                 ..Default::default()
             };
             servers.push(server::run(listener, reloader.live(), &options)?);
@@ -171,7 +176,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 tracing::info!("admin listening on http://{addr}");
             }
             let traffic_logs = logs.into_iter().collect();
-            let state = admin::Admin { reloader: reloader.clone(), drain: drain.clone(), traffic_logs };
+            let state = admin::Admin { reloader: reloader.clone(), drain: drain.clone(), traffic_logs, meter };
             actix_web::rt::spawn(admin::run(listener, state)?);
         }
         actix_web::rt::spawn(forward_sighup(signal));

@@ -4,6 +4,7 @@
 //! route, every duplicate. It returns either a table that is safe to serve or
 //! the full list of located errors. A table that fails never serves.
 
+mod consumers;
 mod edge;
 mod inherit;
 mod listeners;
@@ -20,7 +21,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::auth::ClientKeys;
 use crate::diagnostics::SpecError;
 use crate::env::Env;
 use crate::matcher::{InsertError, Matcher, ShapeIndex, positional_pattern};
@@ -97,7 +97,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
     inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
-    let client_keys = ClientKeys::from_list(env.get(RELAY_KEYS_VAR).unwrap_or_default());
+    let consumers = consumers::compile(files, env, env.get(RELAY_KEYS_VAR).unwrap_or_default(), &routes, &mut errors);
     if !errors.is_empty() {
         // A route served by two listeners would report its clash twice.
         let mut seen = HashSet::new();
@@ -106,7 +106,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, listeners, client_keys, loaded_at: SystemTime::now(), cors })
+    Ok(Table { version: 0, routes, upstreams, listeners, consumers, loaded_at: SystemTime::now(), cors })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::Worker;
 use crate::error::{ErrorType, RelayError};
 use crate::live::Live;
+use crate::policy::consumer::Identified;
 
 /// Whether the relay answers this request itself, before any route.
 pub fn is_own(method: &Method, path: &str) -> bool {
@@ -38,14 +39,13 @@ pub fn answer(req: &HttpRequest, live: &Live, worker: &Worker) -> Result<Option<
     }
     let body = match req.path() {
         "/" | "/health" | "/v1/health" => serde_json::json!({"status": "ok", "routes": table.routes.len()}),
-        "/v1/actions/ping" | "/v1/actions/health" if table.client_keys.admits(req.headers()) => {
+        "/v1/actions/ping" | "/v1/actions/health" if !table.consumers.is_enabled() || keyed(table, req) => {
             serde_json::json!({"status": "ok"})
         }
         "/v1/actions/ping" | "/v1/actions/health" => return Err(RelayError::unauthorized()),
         "/relay/status" => {
             let loopback = req.peer_addr().is_some_and(|peer| peer.ip().is_loopback());
-            let keyed = table.client_keys.is_enabled() && table.client_keys.admits(req.headers());
-            if !(loopback || keyed) {
+            if !(loopback || table.consumers.is_enabled() && keyed(table, req)) {
                 return Err(RelayError::unauthorized());
             }
             let mut status = match worker.reloader.as_deref() {
@@ -82,4 +82,9 @@ fn documents(path: &str, docs: &crate::openapi::Documents) -> Result<Option<byte
             None => return Ok(None),
         },
     }))
+}
+
+/// Whether the request carries a key of any consumer.
+fn keyed(table: &crate::table::Table, req: &HttpRequest) -> bool {
+    matches!(crate::auth::identify(&table.consumers, req.headers(), false), Identified::Consumer(_))
 }

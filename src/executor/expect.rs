@@ -61,7 +61,7 @@ fn check(live: &SharedLive, listener: &str, request: &Request) -> Result<(), Rel
     }
     let resolved = resolve(table, &inbound)?;
     let route = &table.routes[resolved.route];
-    authenticate(table, route, &inbound)?;
+    authenticate(table, resolved.route, route, &inbound)?;
     if let Protocol::WebSocket(_) = route.protocol {
         return Ok(());
     }

@@ -40,6 +40,7 @@ use tracing::Instrument;
 
 use crate::error::RelayError;
 use crate::live::{Live, SharedLive};
+use crate::quota::Meter;
 use crate::reload::Reloader;
 use crate::stages::client_body::ClientBody;
 use crate::stages::headers::REQUEST_ID;
@@ -74,6 +75,8 @@ pub struct Worker {
     pub access: Option<AccessLog>,
     /// This worker's metric handles.
     pub metrics: WorkerMetrics,
+    /// Consumers' counters, shared by every worker and listener.
+    pub meter: Arc<Meter>,
 }
 
 /// The one handler behind every path.
@@ -134,6 +137,12 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
         handles: route.and_then(|index| worker.metrics.route(&live.table, index)),
         access: worker.access.clone(),
         stream: crate::media::is_event_stream(response.headers()),
+        consumer: exchange
+            .consumer
+            .get()
+            .and_then(|index| live.table.consumers.list.get(index))
+            .map(|c| c.name.clone()),
+        ticket: exchange.ticket.take(),
     };
     response.map_body(|_, body| BoxBody::new(Finished::new(body, closing)))
 }
@@ -182,7 +191,7 @@ async fn serve(
         peer: req.peer_addr().map(|addr| addr.ip()),
         request_id,
     };
-    let network = sender::Network { clients: &worker.clients, fetch: &worker.fetch };
+    let network = sender::Network { clients: &worker.clients, fetch: &worker.fetch, meter: &worker.meter };
     let log = exchange.log;
     match stages::run(table, &inbound, body, &network, exchange).await? {
         Outcome::WebSocket { route, url } => {

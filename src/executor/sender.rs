@@ -1,12 +1,15 @@
 //! The sender of `relay serve`: the stages' upstream requests and probes go
 //! out over this worker's awc clients.
 
+use std::sync::Arc;
+
 use actix_web::body::SizedStream;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use awc::error::{ConnectError, SendRequestError};
 
 use crate::error::RelayError;
+use crate::quota::Meter;
 use crate::stages::admit::BodyShape;
 use crate::stages::client_body::{self, GuardedBody, VerdictCell};
 use crate::stages::sender::{Outgoing, UpstreamRequest};
@@ -24,6 +27,7 @@ const MAX_PROBE_ANSWER: usize = 1 << 20;
 pub struct Network<'a> {
     pub clients: &'a Clients,
     pub fetch: &'a FetchContext,
+    pub meter: &'a Arc<Meter>,
 }
 
 impl Sender for Network<'_> {
@@ -35,6 +39,10 @@ impl Sender for Network<'_> {
 
     fn fetch(&self) -> &FetchContext {
         self.fetch
+    }
+
+    fn meter(&self) -> Option<&Arc<Meter>> {
+        Some(self.meter)
     }
 
     async fn send(

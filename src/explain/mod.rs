@@ -20,6 +20,7 @@ use bytes::Bytes;
 pub use recorder::Recorder;
 
 use crate::live::Live;
+use crate::policy::consumer::Identified;
 use crate::stages::client_body::ClientBody;
 use crate::stages::record::Exchange;
 use crate::stages::{self, Inbound, Outcome, admit, resolve};
@@ -146,11 +147,13 @@ fn websocket(route: &Route, url: &str, out: &mut String) {
 fn checks(table: &Table, route: &Route, inbound: &Inbound<'_>, out: &mut String) {
     let _ = writeln!(out, "checks:");
     let handshake = resolve::is_handshake(inbound.method, inbound.headers);
-    let key = match (route.public, table.client_keys.is_enabled()) {
-        (true, _) => "not needed (public route)",
-        (false, false) => "not needed (RELAY_KEYS is not set)",
-        (false, true) if crate::auth::admits(&table.client_keys, inbound.headers, handshake) => "present and valid",
-        (false, true) => "MISSING or wrong: the relay would answer 401",
+    let identified = crate::auth::identify(&table.consumers, inbound.headers, handshake);
+    let key = match (route.public, table.consumers.is_enabled(), identified) {
+        (_, true, Identified::Consumer(index)) => format!("valid, consumer `{}`", table.consumers.list[index].name),
+        (true, _, _) => "not needed (public route)".to_owned(),
+        (false, false, _) => "not needed (no relay keys are configured)".to_owned(),
+        (false, true, Identified::Expired) => "EXPIRED: the relay would answer 401".to_owned(),
+        (false, true, _) => "MISSING or wrong: the relay would answer 401".to_owned(),
     };
     let _ = writeln!(out, "  relay key: {key}");
     let upstream_key = match &route.upstream.auth {

@@ -151,6 +151,10 @@ impl Sender for Recorder {
         &self.fetch
     }
 
+    fn meter(&self) -> Option<&std::sync::Arc<crate::quota::Meter>> {
+        None
+    }
+
     async fn send(
         &self,
         route: &Route,

@@ -64,6 +64,9 @@ pub struct Options {
     pub client_tls: Option<Arc<rustls::ClientConfig>>,
     /// The head timeout (default [`DEFAULT_HEAD_TIMEOUT`]).
     pub head_timeout: Option<Duration>,
+    /// Consumers' counters; give every listener of a process the same one
+    /// (default: a new one for this server).
+    pub meter: Option<Arc<crate::quota::Meter>>,
 }
 
 /// The HTTP service builder of one worker and its app: actix-web's `App` (the executor behind
@@ -126,6 +129,7 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
     let drain = web::Data::new(options.drain.clone());
     let addr = listener.local_addr()?;
     let head_timeout = options.head_timeout.unwrap_or(DEFAULT_HEAD_TIMEOUT);
+    let meter = options.meter.clone().unwrap_or_default();
     let mut builder = Server::build()
         .max_concurrent_connections(100_000)
         .disable_signals()
@@ -143,6 +147,7 @@ pub fn run(listener: TcpListener, live: SharedLive, options: &Options) -> std::i
         log: log.clone(),
         access: access.clone(),
         metrics: crate::telemetry::metrics::WorkerMetrics::new(&listener_name),
+        meter: meter.clone(),
     };
     let name = format!("relay-{addr}");
     let builder = match &options.tls {

@@ -8,6 +8,7 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+pub mod consumer;
 mod edge;
 pub mod guard;
 mod load;
@@ -39,6 +40,15 @@ pub struct SpecFile {
     /// files; `default` is the listener of `relay serve --listen`.
     #[serde(default)]
     pub listener: BTreeMap<String, Spanned<ListenerSpec>>,
+    /// Callers and their keys, permissions and limits, by name. Names are
+    /// global across files.
+    #[serde(default)]
+    pub consumer: BTreeMap<String, Spanned<consumer::ConsumerSpec>>,
+    /// Prices per million tokens, by model (glob), for budgets in dollars.
+    #[serde(default)]
+    pub price: BTreeMap<String, Spanned<consumer::PriceSpec>>,
+    /// Where limit counters live (at most one file sets it).
+    pub state: Option<Spanned<consumer::StateSpec>>,
 }
 
 /// `[listener.NAME]`: another address the relay serves, with its own routes.

@@ -5,7 +5,8 @@
 //! 2. [`authenticate`]: relay key (401); a missing upstream key (403).
 //!    A WebSocket route leaves here ([`Outcome::WebSocket`]); a model-list
 //!    route may answer here ([`models`]).
-//! 3. [`admit`]: framing, media type (415), declared size (413).
+//! 3. [`admit`]: framing, media type (415), declared size (413); then
+//!    [`permit`]: the consumer's model (403) and limits (429).
 //! 4. [`guard`]: the route's guards, with probes of the upstream.
 //! 5. [`transform`]: the route's transforms (the JSON body read if needed,
 //!    files fetched for multipart).
@@ -24,11 +25,14 @@ pub mod client_body;
 pub mod guard;
 pub mod headers;
 pub mod models;
+pub mod permit;
 pub mod record;
 pub mod resolve;
 pub mod send;
 pub mod sender;
 pub mod transform;
+
+use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap};
@@ -48,7 +52,7 @@ use crate::traffic_log::EventBody;
 /// Runs the stages for one request. `body` is the client's body; whatever
 /// of it is left unread when this returns is left there for the caller.
 pub async fn run<S: Sender>(
-    table: &Table,
+    table: &Arc<Table>,
     inbound: &Inbound<'_>,
     body: &mut Option<ClientBody>,
     sender: &S,
@@ -58,8 +62,16 @@ pub async fn run<S: Sender>(
     let route_index = resolved.route;
     exchange.route.set(Some(route_index));
     let route = &table.routes[route_index];
-    authenticate::authenticate(table, route, inbound)?;
+    let consumer_index = authenticate::authenticate(table, route_index, route, inbound)?;
+    exchange.consumer.set(consumer_index);
+    let consumer = consumer_index.map(|index| &table.consumers.list[index]);
+    if let Some(consumer) = consumer.filter(|consumer| consumer.needs_model()) {
+        permit::check_path_model(consumer, route, &resolved.params)?;
+    }
     if let Protocol::WebSocket(_) = route.protocol {
+        if let Some(consumer) = consumer {
+            permit::check_query_model(consumer, inbound.query)?;
+        }
         return Ok(Outcome::WebSocket { route: route_index, url: resolved.url });
     }
     if let Some(list) = &route.models
@@ -67,7 +79,11 @@ pub async fn run<S: Sender>(
     {
         return Ok(answer);
     }
-    let shape = admit::admit(inbound.headers, &route.body)?;
+    let mut shape = admit::admit(inbound.headers, &route.body)?;
+    if let (Some(index), Some(consumer)) = (consumer_index, consumer) {
+        permit::check_model(consumer, route, inbound.headers, &mut shape, body).await?;
+        permit::admit(table, index, route_index, sender, exchange)?;
+    }
     let params = &resolved.params;
     let needs_parts = !route.guards.is_empty() || !route.transforms.is_empty();
     let parts = needs_parts.then(|| transform::request_parts(route, params, inbound.query, inbound.headers));

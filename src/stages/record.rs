@@ -7,7 +7,7 @@
 //! logged as its chunks pass through to the upstream (`request-chunk`
 //! events), not read ahead of time.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use actix_web::http::header::HeaderMap;
@@ -27,6 +27,12 @@ pub struct Exchange<'a> {
     pub attempts: Cell<u32>,
     /// From sending the last attempt to its answer's head.
     pub upstream_ttfb: Cell<Option<Duration>>,
+    /// The consumer whose key the request carried (index into the table's
+    /// consumers).
+    pub consumer: Cell<Option<usize>>,
+    /// The request's count against its consumer's limits, settled when the
+    /// answer is finished.
+    pub ticket: RefCell<Option<crate::quota::Ticket>>,
 }
 
 /// The client's request, with its body as the relay holds it.

@@ -45,6 +45,9 @@ pub trait Sender {
     /// How `json_to_multipart` gets linked files.
     fn fetch(&self) -> &FetchContext;
 
+    /// Where consumers' requests are counted; `None` in a dry run.
+    fn meter(&self) -> Option<&std::sync::Arc<crate::quota::Meter>>;
+
     /// Sends one attempt. A streamed body must go through a
     /// [`super::client_body::GuardedBody`] with `verdict`, and its chunks to
     /// `chunks` when there is a log.

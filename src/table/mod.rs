@@ -14,10 +14,10 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 
 pub mod path;
 
-use crate::auth::ClientKeys;
 use crate::error::RelayError;
 
 use crate::matcher::{Lookup, Matcher};
+use crate::policy::consumer::Consumers;
 use crate::policy::guard::Guard;
 pub use crate::policy::path_template::{PathPiece, PathTemplate};
 use crate::policy::retry::RetryPolicy;
@@ -33,7 +33,8 @@ pub struct Table {
     pub upstreams: Vec<Arc<Upstream>>,
     /// `default` first, then the declared listeners by name.
     pub listeners: Vec<Listener>,
-    pub client_keys: ClientKeys,
+    /// The callers the relay knows by their keys (see [`crate::auth`]).
+    pub consumers: Consumers,
     pub loaded_at: SystemTime,
     /// The listeners' and routes' CORS settings (see [`crate::cors`]).
     pub cors: crate::cors::CorsTable,

@@ -54,6 +54,10 @@ pub struct Entry<'a> {
     pub retries: u32,
     /// Whether the client got the whole answer (false: it went away).
     pub completed: bool,
+    /// The consumer whose key the request carried.
+    pub consumer: Option<&'a str>,
+    /// The tokens the upstream reported for a consumer's request.
+    pub usage: Option<&'a crate::quota::usage::Usage>,
 }
 
 /// The writer's end of the access log; cheap to clone.
@@ -119,7 +123,8 @@ fn write_millis(line: &mut String, duration: Duration) {
     }
 }
 
-/// `time id listener route "METHOD path" status in out ms ttfb_ms retries`.
+/// `time id listener route "METHOD path" status in out ms ttfb_ms retries`,
+/// then `consumer=NAME` and `tokens=IN+OUT` when known.
 fn text(e: &Entry<'_>) -> String {
     let mut line = String::with_capacity(160);
     let _ = write!(
@@ -142,6 +147,12 @@ fn text(e: &Entry<'_>) -> String {
         None => line.push('-'),
     }
     let _ = write!(line, " {}{}", e.retries, if e.completed { "" } else { " client-gone" });
+    if let Some(consumer) = e.consumer {
+        let _ = write!(line, " consumer={consumer}");
+    }
+    if let Some(usage) = e.usage {
+        let _ = write!(line, " tokens={}+{}", usage.input, usage.output);
+    }
     line.push('\n');
     line
 }
@@ -162,6 +173,9 @@ fn json(e: &Entry<'_>) -> String {
         "upstream_ttfb_ms": e.upstream_ttfb.map(millis),
         "retries": e.retries,
         "completed": e.completed,
+        "consumer": e.consumer,
+        "input_tokens": e.usage.map(|u| u.input),
+        "output_tokens": e.usage.map(|u| u.output),
     })
     .to_string();
     line.push('\n');
@@ -187,6 +201,8 @@ mod tests {
             upstream_ttfb: Some(Duration::from_micros(2_500)),
             retries: 0,
             completed: true,
+            consumer: None,
+            usage: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`Finished`]: the answer's body on its way out, counted; when it is
 //! dropped (sent to the end, or the client went away) the request is
-//! recorded once: its metrics and its access-log line.
+//! recorded once: its metrics and its access-log line, and a consumer's
+//! usage (read from the answer as it passed) is settled.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -12,7 +13,9 @@ use actix_web::http::{Method, StatusCode};
 use bytes::Bytes;
 
 use super::access::{AccessLog, Entry};
-use super::metrics::{Done, OPEN_STREAMS, RouteHandles};
+use super::metrics::{CONSUMER_TOKENS, Done, OPEN_STREAMS, RouteHandles};
+use crate::quota::Ticket;
+use crate::quota::usage::{Usage, UsageScanner};
 
 /// Everything recorded of a request once its answer is finished.
 pub struct Closing {
@@ -32,6 +35,10 @@ pub struct Closing {
     pub access: Option<AccessLog>,
     /// An SSE answer: counted in the open-streams gauge while it lasts.
     pub stream: bool,
+    /// The consumer whose key the request carried.
+    pub consumer: Option<String>,
+    /// A consumer's request, settled with the usage its answer reports.
+    pub ticket: Option<Ticket>,
 }
 
 /// A body that records its request when it is done.
@@ -40,6 +47,8 @@ pub struct Finished<B> {
     sent: u64,
     ended: bool,
     closing: Option<Closing>,
+    /// Reads the usage of a consumer's successful answer as it passes.
+    usage: Option<UsageScanner>,
 }
 
 impl<B: MessageBody> Finished<B> {
@@ -49,22 +58,35 @@ impl<B: MessageBody> Finished<B> {
         }
         // A body with nothing to send is never polled: it is complete as is.
         let ended = matches!(inner.size(), BodySize::None | BodySize::Sized(0));
-        Finished { inner, sent: 0, ended, closing: Some(closing) }
+        let usage = (closing.ticket.is_some() && closing.status.is_success()).then(UsageScanner::default);
+        Finished { inner, sent: 0, ended, closing: Some(closing), usage }
     }
 }
 
 impl<B> Drop for Finished<B> {
     fn drop(&mut self) {
         if let Some(closing) = self.closing.take() {
-            record(closing, self.sent, self.ended);
+            let usage = self.usage.as_ref().and_then(UsageScanner::finish);
+            record(closing, self.sent, self.ended, usage);
         }
     }
 }
 
 /// Records a request whose answer is done: `completed` when its body was
 /// sent to the end.
-pub fn record(closing: Closing, bytes_out: u64, completed: bool) {
+pub fn record(mut closing: Closing, bytes_out: u64, completed: bool, usage: Option<Usage>) {
     let duration = closing.started.elapsed();
+    let ticket = closing.ticket.take();
+    let consumer = closing.consumer.take();
+    if let (Some(ticket), Some(usage)) = (ticket, &usage) {
+        let model = usage.model.clone().unwrap_or_else(|| "-".to_owned());
+        let name = consumer.clone().unwrap_or_default();
+        for (kind, tokens) in [("input", usage.input), ("output", usage.output)] {
+            let labels = [("consumer", name.clone()), ("model", model.clone()), ("kind", kind.to_owned())];
+            metrics::counter!(CONSUMER_TOKENS, &labels).increment(tokens);
+        }
+        ticket.settle(usage);
+    }
     if closing.stream {
         metrics::gauge!(OPEN_STREAMS, "listener" => closing.listener.to_string()).decrement(1.0);
     }
@@ -93,6 +115,8 @@ pub fn record(closing: Closing, bytes_out: u64, completed: bool) {
             upstream_ttfb: closing.upstream_ttfb,
             retries: closing.retries,
             completed,
+            consumer: consumer.as_deref(),
+            usage: usage.as_ref(),
         });
     }
 }
@@ -108,7 +132,12 @@ impl<B: MessageBody + Unpin> MessageBody for Finished<B> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_next(cx);
         match &polled {
-            Poll::Ready(Some(Ok(chunk))) => this.sent += chunk.len() as u64,
+            Poll::Ready(Some(Ok(chunk))) => {
+                this.sent += chunk.len() as u64;
+                if let Some(usage) = &mut this.usage {
+                    usage.feed(chunk);
+                }
+            }
             Poll::Ready(None) => this.ended = true,
             _ => {}
         }

@@ -37,6 +37,7 @@ pub const ACCESS_LOG_DROPPED: &str = "relay_access_log_dropped_total";
 pub const FETCH_REFUSALS: &str = "relay_fetch_refusals_total";
 pub const GUARD_DENIALS: &str = "relay_guard_denials_total";
 pub const KEY_REFUSALS: &str = "relay_key_refusals_total";
+pub const CONSUMER_TOKENS: &str = "relay_consumer_tokens_total";
 
 /// Buckets of request and first-byte times: from a cached answer to a long
 /// model stream.

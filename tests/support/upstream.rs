@@ -171,11 +171,20 @@ async fn answer(req: HttpRequest, mut payload: web::Payload, shared: web::Data<S
         .iter()
         .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let streaming = serde_json::from_slice::<serde_json::Value>(&body).is_ok_and(|b| b["stream"] == true);
+    let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    let streaming = json.as_ref().is_some_and(|b| b["stream"] == true);
+    let include_usage = json.as_ref().is_some_and(|b| b["stream_options"]["include_usage"] == true);
     shared.requests.lock().unwrap().push(Recorded { method: req.method().to_string(), target, headers, body });
 
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
+        ["chat", "completions"] if streaming && include_usage => {
+            let mut chunks = chat_chunks();
+            let usage = serde_json::json!({"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1700000000,
+                "model": "gpt-test", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 6, "total_tokens": 9}});
+            chunks.insert(chunks.len() - 1, format!("data: {usage}\n\n"));
+            sse(chunks, Duration::from_millis(20), None)
+        }
         ["chat", "completions"] if streaming => sse(chat_chunks(), Duration::from_millis(20), None),
         ["chat", "completions"] => HttpResponse::Ok().json(chat_completion()),
         ["files"] if req.method() == actix_web::http::Method::GET => HttpResponse::Ok().json(serde_json::json!({

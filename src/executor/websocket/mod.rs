@@ -126,6 +126,8 @@ pub async fn serve(
                 upstream_ttfb: None,
                 retries: 0,
                 completed: true,
+                consumer: None,
+                usage: None,
             });
         }
     });

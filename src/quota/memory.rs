@@ -1,0 +1,54 @@
+//! Counters kept in the process: the default when no Redis is configured.
+//! Each counter belongs to one window (its key names the window's start)
+//! and is dropped once the window has ended.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// Counters by key, each with the Unix second its window ends.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    counters: Mutex<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    values: HashMap<String, (u64, u64)>,
+    /// Size after the last sweep of ended windows.
+    swept_at: usize,
+}
+
+impl MemoryStore {
+    /// Adds `by` to `key` (a counter until `ends`) and returns the new value.
+    pub fn add(&self, key: &str, by: u64, ends: u64, now: u64) -> u64 {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if counters.values.len() > 2 * counters.swept_at.max(512) {
+            counters.values.retain(|_, (_, ends)| *ends > now);
+            counters.swept_at = counters.values.len();
+        }
+        let entry = counters.values.entry(key.to_owned()).or_insert((0, ends));
+        entry.0 = entry.0.saturating_add(by);
+        entry.0
+    }
+
+    /// The value of `key` (0 when absent or its window has ended).
+    pub fn get(&self, key: &str, now: u64) -> u64 {
+        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        counters.values.get(key).filter(|(_, ends)| *ends > now).map_or(0, |(value, _)| *value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_per_key_until_the_window_ends() {
+        let store = MemoryStore::default();
+        assert_eq!(store.add("a", 1, 60, 0), 1);
+        assert_eq!(store.add("a", 2, 60, 1), 3);
+        assert_eq!(store.get("a", 59), 3);
+        assert_eq!(store.get("a", 60), 0);
+        assert_eq!(store.get("b", 0), 0);
+    }
+}

@@ -1,0 +1,201 @@
+//! Consumers' limits and budgets, counted per window, and their usage.
+//!
+//! Before a request is sent, [`Meter::admit`] counts it against the
+//! consumer's request limit, checks its token limits and budgets against
+//! what earlier answers used, and holds a place among its concurrent
+//! requests; a request over a limit gets 429 with `Retry-After` and
+//! OpenAI's `x-ratelimit-*` headers (`insufficient_quota` for a budget).
+//! The [`Ticket`] it returns travels with the answer: when the answer is
+//! finished, [`Ticket::settle`] adds the tokens the upstream reported
+//! ([`usage`]) to the windows and to the usage totals.
+//!
+//! Token limits are checked, not reserved: requests that start while a
+//! window is still under its limit all go through, so a window can end
+//! above its limit by what the requests in flight at that moment use
+//! (at most `concurrent` requests' worth when that is set).
+
+pub mod memory;
+pub mod totals;
+pub mod usage;
+pub mod window;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::HeaderName;
+
+use self::memory::MemoryStore;
+use self::totals::Totals;
+use self::usage::Usage;
+use self::window::Window;
+use crate::error::RelayError;
+use crate::policy::consumer::{Consumer, Limit, Per};
+use crate::table::Table;
+
+/// The counters of every consumer, shared by all workers and kept across
+/// reloads.
+#[derive(Debug, Default)]
+pub struct Meter {
+    store: MemoryStore,
+    in_flight: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    /// Usage since the relay started, by consumer, model and route.
+    pub totals: Totals,
+}
+
+impl Meter {
+    /// Counts a request of consumer `index` of `table`, or refuses it.
+    pub fn admit(self: &Arc<Self>, table: &Arc<Table>, index: usize, route: usize) -> Result<Ticket, RelayError> {
+        let consumer = &table.consumers.list[index];
+        let limits = &consumer.limits;
+        let now = SystemTime::now();
+        let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
+        if let Some(limit) = limits.requests {
+            let (key, window) = counter(consumer, "requests", limit, now);
+            let count = self.store.add(&key, 1, window.end, unix(now));
+            if count > limit.amount {
+                return Err(refusal("rate_limit_exceeded", "requests", limit, window, now));
+            }
+        }
+        let checks = [
+            ("rate_limit_exceeded", "tokens", limits.tokens),
+            ("rate_limit_exceeded", "input_tokens", limits.input_tokens),
+            ("rate_limit_exceeded", "output_tokens", limits.output_tokens),
+            ("insufficient_quota", "budget_tokens", limits.budget_tokens),
+            ("insufficient_quota", "budget_usd", limits.budget_micro_usd),
+        ];
+        for (code, name, limit) in checks {
+            let Some(limit) = limit else { continue };
+            let (key, window) = counter(consumer, name, limit, now);
+            if self.store.get(&key, unix(now)) >= limit.amount {
+                return Err(refusal(code, name, limit, window, now));
+            }
+        }
+        Ok(Ticket { meter: self.clone(), table: table.clone(), consumer: index, route, _in_flight: in_flight })
+    }
+
+    /// Takes a place among the consumer's concurrent requests.
+    fn enter(&self, consumer: &Consumer, max: u32) -> Result<InFlight, RelayError> {
+        let count = {
+            let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+            in_flight.entry(consumer.name.clone()).or_default().clone()
+        };
+        if count.fetch_add(1, Ordering::AcqRel) >= max {
+            count.fetch_sub(1, Ordering::AcqRel);
+            let message = format!("Too many requests in flight: at most {max} at once for this relay key.");
+            return Err(RelayError::rate_limited("rate_limit_exceeded", message, 1));
+        }
+        Ok(InFlight(count))
+    }
+
+    /// What the consumer has used in the current window of each limit.
+    pub fn windows(&self, consumer: &Consumer) -> Vec<(&'static str, u64, Limit)> {
+        let now = SystemTime::now();
+        let limits = &consumer.limits;
+        let all = [
+            ("requests", limits.requests),
+            ("tokens", limits.tokens),
+            ("input_tokens", limits.input_tokens),
+            ("output_tokens", limits.output_tokens),
+            ("budget_tokens", limits.budget_tokens),
+            ("budget_usd", limits.budget_micro_usd),
+        ];
+        all.into_iter()
+            .filter_map(|(name, limit)| {
+                let limit = limit?;
+                let (key, _) = counter(consumer, name, limit, now);
+                Some((name, self.store.get(&key, unix(now)), limit))
+            })
+            .collect()
+    }
+}
+
+/// A counted request: its place among the consumer's requests in flight,
+/// and what settles its usage when the answer is finished.
+pub struct Ticket {
+    meter: Arc<Meter>,
+    table: Arc<Table>,
+    consumer: usize,
+    route: usize,
+    _in_flight: Option<InFlight>,
+}
+
+impl Ticket {
+    /// Adds the answer's usage to the consumer's windows and totals.
+    pub fn settle(self, usage: &Usage) {
+        let consumer = &self.table.consumers.list[self.consumer];
+        let price = usage.model.as_deref().and_then(|model| self.table.consumers.price(model));
+        let micro_usd = price.map_or(0, |p| {
+            let uncached = usage.input.saturating_sub(usage.cached_input) as f64;
+            let dollars =
+                uncached * p.input + usage.cached_input as f64 * p.cached_input + usage.output as f64 * p.output;
+            dollars.round() as u64 // per million tokens, in micro-dollars: the same number
+        });
+        let now = SystemTime::now();
+        let limits = &consumer.limits;
+        let amounts = [
+            ("tokens", limits.tokens, usage.total()),
+            ("input_tokens", limits.input_tokens, usage.input),
+            ("output_tokens", limits.output_tokens, usage.output),
+            ("budget_tokens", limits.budget_tokens, usage.total()),
+            ("budget_usd", limits.budget_micro_usd, micro_usd),
+        ];
+        for (name, limit, amount) in amounts {
+            if let Some(limit) = limit.filter(|_| amount > 0) {
+                let (key, window) = counter(consumer, name, limit, now);
+                self.meter.store.add(&key, amount, window.end, unix(now));
+            }
+        }
+        let route = &self.table.routes[self.route].id;
+        self.meter.totals.add(&consumer.name, usage, route, micro_usd);
+    }
+}
+
+/// A place among a consumer's requests in flight, given back when dropped.
+struct InFlight(Arc<AtomicU32>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The key of a consumer's counter for the window of `limit` at `now`.
+fn counter(consumer: &Consumer, name: &str, limit: Limit, now: SystemTime) -> (String, Window) {
+    let window = Window::at(limit.per, now);
+    (format!("relay:{}:{name}:{}", consumer.name, window.start), window)
+}
+
+fn unix(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// The 429 for a limit that is reached, with OpenAI's headers.
+fn refusal(code: &'static str, name: &str, limit: Limit, window: Window, now: SystemTime) -> RelayError {
+    let wait = window.seconds_left(now);
+    let per = match limit.per {
+        Per::Every(length) => humantime::format_duration(length).to_string(),
+        Per::Month => "month".to_owned(),
+    };
+    let shown =
+        if name == "budget_usd" { format!("${:.2}", limit.amount as f64 / 1e6) } else { limit.amount.to_string() };
+    let message = match code {
+        "insufficient_quota" => format!("This relay key's budget is spent: {shown} per {per}. It renews in {wait}s."),
+        _ => format!("Rate limit reached for {name}: {shown} per {per}. Try again in {wait}s."),
+    };
+    let mut error = RelayError::rate_limited(code, message, wait);
+    if code == "insufficient_quota" {
+        error.kind = crate::error::ErrorType::InsufficientQuota;
+    }
+    let family = if name == "requests" { "requests" } else { "tokens" };
+    let header = |what: &str| HeaderName::from_bytes(format!("x-ratelimit-{what}-{family}").as_bytes()).ok();
+    for (what, value) in
+        [("limit", limit.amount.to_string()), ("remaining", "0".to_owned()), ("reset", format!("{wait}s"))]
+    {
+        if let Some(name) = header(what) {
+            error = error.with_header(name, &value);
+        }
+    }
+    error
+}

@@ -1,0 +1,149 @@
+//! Token usage read from the upstream's answer as it streams by, without
+//! holding it: the model from the first bytes (`"model":"…"` comes early
+//! in every OpenAI answer and stream event), the usage from the last
+//! `"usage":{…}` object seen (chat completions' JSON and final stream
+//! chunk, Responses' `response.completed`, embeddings). A `"usage":{` can
+//! only be a key: inside a JSON string the quotes are escaped. Memory is
+//! bounded: a head of [`HEAD`] bytes and a tail of [`TAIL`] bytes.
+
+use bytes::Bytes;
+
+/// Bytes kept from the start of the answer, for the model.
+pub const HEAD: usize = 1024;
+/// Bytes kept from the end of the answer, for the usage.
+pub const TAIL: usize = 16 * 1024;
+
+/// Tokens one answer used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub model: Option<String>,
+    pub input: u64,
+    pub cached_input: u64,
+    pub output: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input + self.output
+    }
+}
+
+/// Watches an answer's chunks; [`UsageScanner::finish`] reads the usage.
+#[derive(Debug, Default)]
+pub struct UsageScanner {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl UsageScanner {
+    /// Sees one chunk of the answer.
+    pub fn feed(&mut self, chunk: &Bytes) {
+        if self.head.len() < HEAD {
+            let take = (HEAD - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        if chunk.len() >= TAIL {
+            self.tail.clear();
+            self.tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
+        } else {
+            let overflow = (self.tail.len() + chunk.len()).saturating_sub(TAIL);
+            self.tail.drain(..overflow);
+            self.tail.extend_from_slice(chunk);
+        }
+    }
+
+    /// The usage of the answer, if it reported one.
+    pub fn finish(&self) -> Option<Usage> {
+        let object = last_usage_object(&self.tail)?;
+        let model = model_in(&self.head).or_else(|| model_in(&self.tail));
+        let number = |keys: &[&str]| keys.iter().find_map(|key| object.get(*key).and_then(|v| v.as_u64()));
+        let details = |parent: &str| object.get(parent).and_then(|d| d.get("cached_tokens")).and_then(|v| v.as_u64());
+        let input = number(&["prompt_tokens", "input_tokens"]).unwrap_or(0);
+        let output = number(&["completion_tokens", "output_tokens"]).unwrap_or_else(|| {
+            // Embeddings report only prompt and total tokens.
+            number(&["total_tokens"]).map_or(0, |total| total.saturating_sub(input))
+        });
+        let cached_input = details("prompt_tokens_details").or_else(|| details("input_tokens_details")).unwrap_or(0);
+        Some(Usage { model, input, cached_input, output })
+    }
+}
+
+/// The last `"usage":{…}` object of `bytes` that parses.
+fn last_usage_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+    const KEY: &[u8] = b"\"usage\":";
+    let mut end = bytes.len();
+    while let Some(at) = find_last(&bytes[..end], KEY) {
+        let rest = &bytes[at + KEY.len()..];
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        if rest[start] == b'{' {
+            let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<serde_json::Value>();
+            if let Some(Ok(serde_json::Value::Object(object))) = values.next() {
+                return Some(object);
+            }
+        }
+        end = at;
+    }
+    None
+}
+
+/// The value of the first `"model":"…"` in `bytes`.
+fn model_in(bytes: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"model\":";
+    let at = bytes.windows(KEY.len()).position(|w| w == KEY)?;
+    let rest = &bytes[at + KEY.len()..];
+    let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+    let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<String>();
+    values.next()?.ok()
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(chunks: &[&str]) -> Option<Usage> {
+        let mut scanner = UsageScanner::default();
+        for chunk in chunks {
+            scanner.feed(&Bytes::copy_from_slice(chunk.as_bytes()));
+        }
+        scanner.finish()
+    }
+
+    #[test]
+    fn chat_json_and_stream() {
+        let json = r#"{"id":"c","model":"gpt-4o-mini","choices":[{"message":{"content":"say \"usage\":{1}"}}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        let usage = scan(&[&json[..20], &json[20..]]).unwrap();
+        assert_eq!(usage, Usage { model: Some("gpt-4o-mini".into()), input: 9, cached_input: 4, output: 3 });
+        let stream = [
+            "data: {\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
+            "data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n",
+            "data: [DONE]\n\n",
+        ];
+        assert_eq!(scan(&stream).unwrap().total(), 12);
+    }
+
+    #[test]
+    fn responses_and_embeddings() {
+        let completed = "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"model\":\"o4\",\"usage\":{\"input_tokens\":11,\"output_tokens\":2,\"input_tokens_details\":{\"cached_tokens\":0}}}}\n\n";
+        let usage = scan(&[completed]).unwrap();
+        assert_eq!((usage.model.as_deref(), usage.input, usage.output), (Some("o4"), 11, 2));
+        let embeddings = r#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
+        assert_eq!(scan(&[embeddings]).unwrap().total(), 8);
+        assert_eq!(scan(&[r#"{"data":[]}"#]), None);
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let mut scanner = UsageScanner::default();
+        let big = Bytes::from(vec![b'x'; 100_000]);
+        for _ in 0..3 {
+            scanner.feed(&big);
+            scanner.feed(&Bytes::from_static(b"small"));
+        }
+        assert!(scanner.head.len() <= HEAD && scanner.tail.len() <= TAIL);
+        assert!(scanner.tail.ends_with(b"xsmall"));
+    }
+}

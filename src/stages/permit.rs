@@ -1,0 +1,96 @@
+//! Stage 3b, permit: what the consumer may do with this request. A
+//! consumer limited to some models has the request's model checked (403
+//! `model_not_allowed`, nothing sent): the `model` field of a JSON body,
+//! read whole within the route's limits and kept to send, or the `model`
+//! query parameter of a WebSocket handshake. Then the request is counted
+//! against the consumer's limits ([`crate::quota::Meter::admit`]; 429 when
+//! one is reached), unless this is a dry run.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap};
+use serde::Deserialize;
+
+use super::admit::BodyShape;
+use super::client_body::{ClientBody, read_limited};
+use super::record::Exchange;
+use super::sender::Sender;
+use crate::error::RelayError;
+use crate::media;
+use crate::policy::consumer::Consumer;
+use crate::table::{Route, Table};
+
+/// Checks the model of a request body, if the consumer is limited to some.
+/// A body read for this is put back, and its shape becomes its size.
+pub async fn check_model(
+    consumer: &Consumer,
+    route: &Route,
+    headers: &HeaderMap,
+    shape: &mut BodyShape,
+    body: &mut Option<ClientBody>,
+) -> Result<(), RelayError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if !consumer.needs_model() || *shape == BodyShape::None || !media::is_json(content_type) {
+        return Ok(());
+    }
+    let Some(mut client) = body.take() else { return Ok(()) };
+    let bytes = match read_limited(&mut client, route.body.max, route.body.idle_timeout, route.timeout).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            *body = Some(client);
+            return Err(error);
+        }
+    };
+    #[derive(Deserialize)]
+    struct ModelField {
+        model: Option<String>,
+    }
+    let model = serde_json::from_slice::<ModelField>(&bytes).ok().and_then(|field| field.model);
+    *shape = BodyShape::Sized(bytes.len() as u64);
+    *body = Some(ClientBody::Bytes(Some(bytes)));
+    model.map_or(Ok(()), |model| allow_model(consumer, &model))
+}
+
+/// A `{model}` path parameter the consumer may not use is answered as
+/// OpenAI answers an unknown model (404), so a model list and a model's
+/// page agree.
+pub fn check_path_model(consumer: &Consumer, route: &Route, params: &[&str]) -> Result<(), RelayError> {
+    let Some(at) = route.params.iter().position(|name| name == "model") else { return Ok(()) };
+    let Some(raw) = params.get(at) else { return Ok(()) };
+    let model = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    if consumer.may_use(&model) { Ok(()) } else { Err(RelayError::model_not_found(&model)) }
+}
+
+/// Checks the `model` query parameter of a WebSocket handshake.
+pub fn check_query_model(consumer: &Consumer, query: Option<&str>) -> Result<(), RelayError> {
+    let model = query.and_then(|q| form_urlencoded::parse(q.as_bytes()).find(|(name, _)| name == "model"));
+    model.map_or(Ok(()), |(_, model)| allow_model(consumer, &model))
+}
+
+fn allow_model(consumer: &Consumer, model: &str) -> Result<(), RelayError> {
+    if consumer.may_use(model) {
+        return Ok(());
+    }
+    let allowed = consumer.models.as_ref().map(|rule| rule.written.join(", ")).unwrap_or_default();
+    Err(RelayError::forbidden(
+        "model_not_allowed",
+        format!("Your relay key may not use the model `{model}`; it may use: {allowed}."),
+    )
+    .with_param("model"))
+}
+
+/// Counts the request against the consumer's limits; the ticket goes to
+/// the exchange, to be settled when the answer is finished.
+pub fn admit<S: Sender>(
+    table: &Arc<Table>,
+    consumer: usize,
+    route: usize,
+    sender: &S,
+    exchange: &Exchange<'_>,
+) -> Result<(), RelayError> {
+    if let Some(meter) = sender.meter() {
+        let ticket = meter.admit(table, consumer, route)?;
+        exchange.ticket.replace(Some(ticket));
+    }
+    Ok(())
+}
