@@ -97,21 +97,17 @@ async fn status(admin: web::Data<Admin>) -> HttpResponse {
 async fn usage(admin: web::Data<Admin>) -> HttpResponse {
     let live = admin.reloader.live().load_full();
     let mut usage = admin.meter.totals.to_json();
-    let windows: serde_json::Map<String, serde_json::Value> = live
-        .table
-        .consumers
-        .list
-        .iter()
-        .map(|consumer| {
-            let windows: serde_json::Map<String, serde_json::Value> = admin
-                .meter
-                .windows(consumer)
-                .into_iter()
-                .map(|(name, used, limit)| (name.to_owned(), serde_json::json!({"used": used, "limit": limit.amount})))
-                .collect();
-            (consumer.name.clone(), windows.into())
-        })
-        .collect();
+    let mut windows = serde_json::Map::new();
+    for consumer in &live.table.consumers.list {
+        let used: serde_json::Map<String, serde_json::Value> = admin
+            .meter
+            .windows(consumer)
+            .await
+            .into_iter()
+            .map(|(name, used, limit)| (name.to_owned(), serde_json::json!({"used": used, "limit": limit.amount})))
+            .collect();
+        windows.insert(consumer.name.clone(), used.into());
+    }
     if let Some(fields) = usage.as_object_mut() {
         fields.insert("windows".to_owned(), windows.into());
     }

@@ -146,9 +146,13 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         let signals = StopSignals::install()?;
         let drain = Drain::default();
         let mut servers = Vec::with_capacity(bound.len());
-        let meter = std::sync::Arc::new(crate::quota::Meter::default());
-        if reloader.live().load().table.consumers.state.redis.is_some() {
-            tracing::warn!("[state] names a Redis server, which this version does not use yet: limits are counted in this process only");
+        let redis = reloader.live().load().table.consumers.state.redis.clone();
+        let meter = match crate::quota::Meter::new(redis.as_deref()) {
+            Ok(meter) => std::sync::Arc::new(meter),
+            Err(e) => return Err(std::io::Error::other(format!("[state] redis: {e}"))),
+        };
+        if redis.is_some() {
+            tracing::info!("consumers' limits are counted in Redis, shared by every replica");
         }
         for (name, listener) in bound {
             let tls = certs.get(&name).cloned();

@@ -9,70 +9,151 @@
 //! finished, [`Ticket::settle`] adds the tokens the upstream reported
 //! ([`usage`]) to the windows and to the usage totals.
 //!
+//! Counters live in the process ([`memory`]) or, with `[state] redis`, in
+//! Redis shared by every replica ([`redis`]); concurrency is always counted
+//! per process. When Redis cannot be reached, `[state] when_unreachable`
+//! decides: `fail_open` serves without counting (logged and counted in
+//! `relay_state_failures_total`), `fail_closed` answers 503.
+//!
 //! Token limits are checked, not reserved: requests that start while a
 //! window is still under its limit all go through, so a window can end
 //! above its limit by what the requests in flight at that moment use
 //! (at most `concurrent` requests' worth when that is set).
 
 pub mod memory;
+pub mod redis;
 pub mod totals;
 pub mod usage;
 pub mod window;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::HeaderName;
 
 use self::memory::MemoryStore;
+use self::redis::RedisStore;
 use self::totals::Totals;
 use self::usage::Usage;
 use self::window::Window;
 use crate::error::RelayError;
-use crate::policy::consumer::{Consumer, Limit, Per};
+use crate::policy::consumer::{Consumer, Limit, Per, WhenUnreachable};
 use crate::table::Table;
+
+/// Failures of the counters' store (Redis), on the request path and in
+/// settlement.
+pub const STATE_FAILURES: &str = "relay_state_failures_total";
 
 /// The counters of every consumer, shared by all workers and kept across
 /// reloads.
 #[derive(Debug, Default)]
 pub struct Meter {
-    store: MemoryStore,
+    store: Store,
+    memory: MemoryStore,
     in_flight: Mutex<HashMap<String, Arc<AtomicU32>>>,
     /// Usage since the relay started, by consumer, model and route.
     pub totals: Totals,
+    /// When Redis failure was last logged (Unix seconds), to log it at most
+    /// every ten seconds.
+    failure_logged: AtomicU64,
+}
+
+/// Where the windows' counters live.
+#[derive(Debug, Default)]
+enum Store {
+    #[default]
+    Memory,
+    Redis(RedisStore),
 }
 
 impl Meter {
+    /// Counters in Redis at `url`, or in process when `None`. With Redis,
+    /// call it inside the Tokio runtime that serves (it reconnects there).
+    pub fn new(redis: Option<&str>) -> Result<Meter, String> {
+        let store = match redis {
+            Some(url) => Store::Redis(RedisStore::new(url)?),
+            None => Store::Memory,
+        };
+        Ok(Meter { store, ..Meter::default() })
+    }
+
+    /// Whether the counters are in Redis.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.store, Store::Redis(_))
+    }
+
     /// Counts a request of consumer `index` of `table`, or refuses it.
-    pub fn admit(self: &Arc<Self>, table: &Arc<Table>, index: usize, route: usize) -> Result<Ticket, RelayError> {
+    pub async fn admit(self: &Arc<Self>, table: &Arc<Table>, index: usize, route: usize) -> Result<Ticket, RelayError> {
         let consumer = &table.consumers.list[index];
         let limits = &consumer.limits;
         let now = SystemTime::now();
         let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
-        if let Some(limit) = limits.requests {
-            let (key, window) = counter(consumer, "requests", limit, now);
-            let count = self.store.add(&key, 1, window.end, unix(now));
-            if count > limit.amount {
-                return Err(refusal("rate_limit_exceeded", "requests", limit, window, now));
-            }
-        }
-        let checks = [
+        let requests = limits.requests.map(|limit| (limit, counter(consumer, "requests", limit, now)));
+        let checks: Vec<(&'static str, &'static str, Limit)> = [
             ("rate_limit_exceeded", "tokens", limits.tokens),
             ("rate_limit_exceeded", "input_tokens", limits.input_tokens),
             ("rate_limit_exceeded", "output_tokens", limits.output_tokens),
             ("insufficient_quota", "budget_tokens", limits.budget_tokens),
             ("insufficient_quota", "budget_usd", limits.budget_micro_usd),
-        ];
-        for (code, name, limit) in checks {
-            let Some(limit) = limit else { continue };
-            let (key, window) = counter(consumer, name, limit, now);
-            if self.store.get(&key, unix(now)) >= limit.amount {
+        ]
+        .into_iter()
+        .filter_map(|(code, name, limit)| Some((code, name, limit?)))
+        .collect();
+        let keys: Vec<(String, Window)> =
+            checks.iter().map(|(_, name, limit)| counter(consumer, name, *limit, now)).collect();
+        let incr = requests.as_ref().map(|(_, (key, window))| (key.as_str(), window.end));
+        let gets: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
+        let counted = match &self.store {
+            Store::Memory => {
+                let secs = unix(now);
+                let count = incr.map_or(0, |(key, ends)| self.memory.add(key, 1, ends, secs));
+                Ok((count, gets.iter().map(|key| self.memory.get(key, secs)).collect()))
+            }
+            Store::Redis(redis) => redis.count(incr, &gets).await,
+        };
+        let (count, used) = match counted {
+            Ok(counted) => counted,
+            Err(error) => {
+                self.state_failed(&error);
+                if table.consumers.state.when_unreachable == WhenUnreachable::FailClosed {
+                    return Err(RelayError::new(
+                        actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                        crate::error::ErrorType::Server,
+                        "limits_unavailable",
+                        "The relay cannot reach the store of its rate limits; try again shortly.",
+                    )
+                    .retryable(true));
+                }
+                let ticket =
+                    Ticket { meter: self.clone(), table: table.clone(), consumer: index, route, _in_flight: in_flight };
+                return Ok(ticket);
+            }
+        };
+        if let Some((limit, (_, window))) = requests
+            && count > limit.amount
+        {
+            return Err(refusal("rate_limit_exceeded", "requests", limit, window, now));
+        }
+        for ((code, name, limit), (used, (_, window))) in checks.into_iter().zip(used.into_iter().zip(keys)) {
+            if used >= limit.amount {
                 return Err(refusal(code, name, limit, window, now));
             }
         }
         Ok(Ticket { meter: self.clone(), table: table.clone(), consumer: index, route, _in_flight: in_flight })
+    }
+
+    /// Logs (at most every ten seconds) and counts a failure of Redis.
+    fn state_failed(&self, error: &str) {
+        metrics::counter!(STATE_FAILURES).increment(1);
+        let now = unix(SystemTime::now());
+        let last = self.failure_logged.load(Ordering::Relaxed);
+        if now >= last + 10
+            && self.failure_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
+        {
+            tracing::warn!("consumers' limits: Redis failed ({error}); `[state] when_unreachable` applies");
+        }
     }
 
     /// Takes a place among the consumer's concurrent requests.
@@ -90,7 +171,7 @@ impl Meter {
     }
 
     /// What the consumer has used in the current window of each limit.
-    pub fn windows(&self, consumer: &Consumer) -> Vec<(&'static str, u64, Limit)> {
+    pub async fn windows(&self, consumer: &Consumer) -> Vec<(&'static str, u64, Limit)> {
         let now = SystemTime::now();
         let limits = &consumer.limits;
         let all = [
@@ -101,13 +182,14 @@ impl Meter {
             ("budget_tokens", limits.budget_tokens),
             ("budget_usd", limits.budget_micro_usd),
         ];
-        all.into_iter()
-            .filter_map(|(name, limit)| {
-                let limit = limit?;
-                let (key, _) = counter(consumer, name, limit, now);
-                Some((name, self.store.get(&key, unix(now)), limit))
-            })
-            .collect()
+        let present: Vec<(&'static str, Limit)> =
+            all.into_iter().filter_map(|(name, limit)| Some((name, limit?))).collect();
+        let keys: Vec<String> = present.iter().map(|(name, limit)| counter(consumer, name, *limit, now).0).collect();
+        let used = match &self.store {
+            Store::Memory => keys.iter().map(|key| self.memory.get(key, unix(now))).collect(),
+            Store::Redis(redis) => redis.count(None, &keys).await.unwrap_or_default().1,
+        };
+        present.into_iter().zip(used).map(|((name, limit), used)| (name, used, limit)).collect()
     }
 }
 
@@ -141,11 +223,30 @@ impl Ticket {
             ("budget_tokens", limits.budget_tokens, usage.total()),
             ("budget_usd", limits.budget_micro_usd, micro_usd),
         ];
-        for (name, limit, amount) in amounts {
-            if let Some(limit) = limit.filter(|_| amount > 0) {
+        let adds: Vec<(String, u64, u64)> = amounts
+            .into_iter()
+            .filter_map(|(name, limit, amount)| {
+                let limit = limit.filter(|_| amount > 0)?;
                 let (key, window) = counter(consumer, name, limit, now);
-                self.meter.store.add(&key, amount, window.end, unix(now));
+                Some((key, amount, window.end))
+            })
+            .collect();
+        match &self.meter.store {
+            Store::Memory => {
+                for (key, amount, ends) in &adds {
+                    self.meter.memory.add(key, *amount, *ends, unix(now));
+                }
             }
+            // Off the response path: the answer has ended already.
+            Store::Redis(redis) if !adds.is_empty() => {
+                let (redis, meter) = (redis.clone(), self.meter.clone());
+                actix_web::rt::spawn(async move {
+                    if let Err(error) = redis.add_all(&adds).await {
+                        meter.state_failed(&error);
+                    }
+                });
+            }
+            Store::Redis(_) => {}
         }
         let route = &self.table.routes[self.route].id;
         self.meter.totals.add(&consumer.name, usage, route, micro_usd);

@@ -82,7 +82,7 @@ pub async fn run<S: Sender>(
     let mut shape = admit::admit(inbound.headers, &route.body)?;
     if let (Some(index), Some(consumer)) = (consumer_index, consumer) {
         permit::check_model(consumer, route, inbound.headers, &mut shape, body).await?;
-        permit::admit(table, index, route_index, sender, exchange)?;
+        permit::admit(table, index, route_index, sender, exchange).await?;
     }
     let params = &resolved.params;
     let needs_parts = !route.guards.is_empty() || !route.transforms.is_empty();

@@ -81,7 +81,7 @@ fn allow_model(consumer: &Consumer, model: &str) -> Result<(), RelayError> {
 
 /// Counts the request against the consumer's limits; the ticket goes to
 /// the exchange, to be settled when the answer is finished.
-pub fn admit<S: Sender>(
+pub async fn admit<S: Sender>(
     table: &Arc<Table>,
     consumer: usize,
     route: usize,
@@ -89,7 +89,7 @@ pub fn admit<S: Sender>(
     exchange: &Exchange<'_>,
 ) -> Result<(), RelayError> {
     if let Some(meter) = sender.meter() {
-        let ticket = meter.admit(table, consumer, route)?;
+        let ticket = meter.admit(table, consumer, route).await?;
         exchange.ticket.replace(Some(ticket));
     }
     Ok(())
