@@ -36,6 +36,12 @@ pub fn is_json(content_type: Option<&str>) -> bool {
     })
 }
 
+/// The boundary of a `multipart/form-data` content type.
+pub fn form_boundary(content_type: &str) -> Option<String> {
+    let media = content_type.parse::<mime::Mime>().ok()?;
+    (media.essence_str() == "multipart/form-data").then(|| media.get_param(mime::BOUNDARY).map(|b| b.to_string()))?
+}
+
 /// Server-sent events: `text/event-stream`, in any case.
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
     headers

@@ -267,3 +267,47 @@ fn a_plaintext_key_is_refused_with_its_digest_as_the_hint() {
 fn relay_stop(relay: Process) {
     drop(relay);
 }
+
+#[actix_web::test]
+async fn a_form_is_read_only_up_to_its_model_and_sent_on_unchanged() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hash = relay::policy::consumer::written_digest("rk-frank-test");
+    std::fs::write(
+        dir.path().join("frank.toml"),
+        format!("[consumer.frank]\nkeys = [\"{hash}\"]\nmodels = [\"whisper-1\"]\n"),
+    )
+    .unwrap();
+    let relay = start(&upstream, dir.path());
+    // The file first, then the model: the relay reads past the file.
+    let form = |model: &str| {
+        let audio: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut form = b"--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.mp3\"\r\nContent-Type: audio/mpeg\r\n\r\n".to_vec();
+        form.extend_from_slice(&audio);
+        form.extend_from_slice(
+            format!(
+                "\r\n--b0undary\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\n{model}\r\n--b0undary--\r\n"
+            )
+            .as_bytes(),
+        );
+        form
+    };
+    let send = |body: Vec<u8>| {
+        client()
+            .post(relay.url("/v1/audio/transcriptions"))
+            .insert_header(("authorization", "Bearer rk-frank-test"))
+            .insert_header(("content-type", "multipart/form-data; boundary=b0undary"))
+            .send_body(body)
+    };
+    let mut refused = send(form("gpt-4o-transcribe")).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "model_not_allowed");
+    assert!(upstream.requests().is_empty(), "nothing refused reached the upstream");
+
+    let allowed = form("whisper-1");
+    let answer = send(allowed.clone()).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(upstream.last().body, allowed, "the form went upstream byte for byte");
+    relay_stop(relay);
+}

@@ -30,6 +30,9 @@ use crate::table::BodyRules;
 pub enum ClientBody {
     Payload(web::Payload),
     Bytes(Option<Bytes>),
+    /// Bytes a stage read ahead (a form read up to its `model`), then the
+    /// rest of the body.
+    ReadAhead(Option<Bytes>, Box<ClientBody>),
 }
 
 impl Stream for ClientBody {
@@ -39,6 +42,10 @@ impl Stream for ClientBody {
         match self.get_mut() {
             ClientBody::Payload(payload) => Pin::new(payload).poll_next(cx),
             ClientBody::Bytes(bytes) => Poll::Ready(bytes.take().map(Ok)),
+            ClientBody::ReadAhead(ahead, rest) => match ahead.take() {
+                Some(bytes) => Poll::Ready(Some(Ok(bytes))),
+                None => Pin::new(rest.as_mut()).poll_next(cx),
+            },
         }
     }
 }

@@ -22,6 +22,7 @@
 pub mod admit;
 pub mod authenticate;
 pub mod client_body;
+pub mod form_model;
 pub mod guard;
 pub mod headers;
 pub mod models;

@@ -1,18 +1,23 @@
 //! Stage 3b, permit: what the consumer may do with this request. A
 //! consumer limited to some models has the request's model checked (403
 //! `model_not_allowed`, nothing sent): the `model` field of a JSON body,
-//! read whole within the route's limits and kept to send, or the `model`
-//! query parameter of a WebSocket handshake. Then the request is counted
+//! read whole within the route's limits and kept to send; the `model`
+//! field of a multipart form, read only as far as that field
+//! ([`super::form_model`]); or the `model` query parameter of a WebSocket
+//! handshake. Then the request is counted
 //! against the consumer's limits ([`crate::quota::Meter::admit`]; 429 when
 //! one is reached), unless this is a dry run.
 
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
+use bytes::BytesMut;
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::admit::BodyShape;
 use super::client_body::{ClientBody, read_limited};
+use super::form_model::{self, Scan};
 use super::record::Exchange;
 use super::sender::Sender;
 use crate::error::RelayError;
@@ -30,7 +35,13 @@ pub async fn check_model(
     body: &mut Option<ClientBody>,
 ) -> Result<(), RelayError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if !consumer.needs_model() || *shape == BodyShape::None || !media::is_json(content_type) {
+    if !consumer.needs_model() || *shape == BodyShape::None {
+        return Ok(());
+    }
+    if let Some(boundary) = content_type.and_then(media::form_boundary) {
+        return check_form_model(consumer, route, &boundary, body).await;
+    }
+    if !media::is_json(content_type) {
         return Ok(());
     }
     let Some(mut client) = body.take() else { return Ok(()) };
@@ -49,6 +60,41 @@ pub async fn check_model(
     *shape = BodyShape::Sized(bytes.len() as u64);
     *body = Some(ClientBody::Bytes(Some(bytes)));
     model.map_or(Ok(()), |model| allow_model(consumer, &model))
+}
+
+/// Reads a form up to its `model` field and checks it; what was read goes
+/// back in front of the rest.
+async fn check_form_model(
+    consumer: &Consumer,
+    route: &Route,
+    boundary: &str,
+    body: &mut Option<ClientBody>,
+) -> Result<(), RelayError> {
+    let Some(mut client) = body.take() else { return Ok(()) };
+    let mut ahead = BytesMut::new();
+    let deadline = tokio::time::Instant::now() + route.timeout;
+    let found = loop {
+        let wait = (tokio::time::Instant::now() + route.body.idle_timeout).min(deadline);
+        let chunk = match tokio::time::timeout_at(wait, client.next()).await {
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(None) => break None,
+            Ok(Some(Err(_))) | Err(_) => {
+                *body = Some(ClientBody::ReadAhead(Some(ahead.freeze()), Box::new(client)));
+                return Err(RelayError::request_timeout("The client stopped sending its request body."));
+            }
+        };
+        ahead.extend_from_slice(&chunk);
+        if ahead.len() as u64 > route.body.max {
+            return Err(RelayError::payload_too_large(route.body.max));
+        }
+        match form_model::scan(&ahead, boundary) {
+            Scan::Found(model) => break Some(model),
+            Scan::Absent => break None,
+            Scan::NeedMore => {}
+        }
+    };
+    *body = Some(ClientBody::ReadAhead(Some(ahead.freeze()), Box::new(client)));
+    found.map_or(Ok(()), |model| allow_model(consumer, &model))
 }
 
 /// A `{model}` path parameter the consumer may not use is answered as
