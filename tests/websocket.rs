@@ -406,3 +406,49 @@ async fn the_access_log_has_a_line_when_a_session_closes() {
     let session_ms: f64 = lines[1].split(' ').nth(9).unwrap().parse().unwrap();
     assert!(session_ms >= 700.0, "{lines:?}");
 }
+
+#[actix_web::test]
+async fn a_consumer_session_counts_as_one_request_in_flight_and_settles_its_usage() {
+    let upstream = WsUpstream::start();
+    let hash = relay::policy::consumer::written_digest("rk-rt");
+    let consumer = format!(
+        "\n[consumer.rt]\nkeys = [\"{hash}\"]\nmodels = [\"gpt-realtime*\"]\nlimits = {{ concurrent = 1, tokens = \"30/hour\" }}\n"
+    );
+    let dir = support::relay::routes_dir(&(ROUTES.to_owned() + &consumer));
+    let relay = InProcess::start(dir.path(), &upstream.base_url(), &[]).await;
+    let url = relay.url("/v1/realtime?model=gpt-realtime");
+    let key = [("x-relay-key", "rk-rt")];
+
+    let (status, body) = refusal(connect(&relay.url("/v1/realtime?model=gpt-4o-realtime"), &key).await);
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("model_not_allowed")), "{body}");
+
+    let (mut first, _) = connect(&url, &key).await.unwrap();
+    let (status, body) = refusal(connect(&url, &key).await);
+    assert_eq!(status, 429, "one session at a time: {body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("in flight"), "{body}");
+
+    // The upstream echoes the event back: the relay reads its usage.
+    let done =
+        r#"{"type":"response.done","response":{"usage":{"total_tokens":30,"input_tokens":20,"output_tokens":10}}}"#;
+    first.send(Message::text(done)).await.unwrap();
+    assert_eq!(next(&mut first).await, Message::text(done));
+    first.close(None).await.unwrap();
+    while tokio::time::timeout(PATIENCE, first.next()).await.unwrap().is_some() {}
+
+    // Its 30 tokens fill the hour's window: the next session is refused
+    // for tokens (once the first one's place is given back).
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = refusal(connect(&url, &key).await);
+        assert_eq!(status, 429, "{body}");
+        let message = body["error"]["message"].as_str().unwrap().to_owned();
+        if message.contains("tokens") {
+            assert!(message.contains("30"), "{message}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still refused for: {message}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(upstream.handshakes().len(), 1, "refused sessions never reach the upstream");
+    relay.stop().await;
+}

@@ -201,7 +201,8 @@ async fn serve(
                 return Err(RelayError::internal("payload_taken", "The WebSocket handshake has no connection."));
             };
             let access = worker.access.clone().map(|access| (access, worker.listener.clone()));
-            let context = websocket::SessionContext { request_id, tls: worker.clients.tls(), access };
+            let ticket = exchange.ticket.take();
+            let context = websocket::SessionContext { request_id, tls: worker.clients.tls(), access, ticket };
             websocket::serve(req, payload, route, limits, &url, context).await
         }
         Outcome::Local(answer) => Ok(HttpResponse::Ok().content_type("application/json").body(answer.to_string())),

@@ -204,8 +204,9 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Adds the answer's usage to the consumer's windows and totals.
-    pub fn settle(self, usage: &Usage) {
+    /// Adds an answer's usage to the consumer's windows and totals (a
+    /// WebSocket session settles once per response).
+    pub fn settle(&self, usage: &Usage) {
         let consumer = &self.table.consumers.list[self.consumer];
         let price = usage.model.as_deref().and_then(|model| self.table.consumers.price(model));
         let micro_usd = price.map_or(0, |p| {

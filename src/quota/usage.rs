@@ -68,6 +68,18 @@ impl UsageScanner {
     }
 }
 
+/// The usage a session event reports: Realtime's `response.done` and the
+/// Responses WebSocket mode's `response.completed` carry their response's.
+pub fn of_event(event: &[u8]) -> Option<Usage> {
+    let kind = |name: &[u8]| event.windows(name.len()).any(|w| w == name);
+    if !(kind(b"\"response.done\"") || kind(b"\"response.completed\"")) {
+        return None;
+    }
+    let mut scanner = UsageScanner::default();
+    scanner.feed(&Bytes::copy_from_slice(event));
+    scanner.finish()
+}
+
 /// The last `"usage":{…}` object of `bytes` that parses.
 fn last_usage_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
     const KEY: &[u8] = b"\"usage\":";
@@ -133,6 +145,13 @@ mod tests {
         let embeddings = r#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
         assert_eq!(scan(&[embeddings]).unwrap().total(), 8);
         assert_eq!(scan(&[r#"{"data":[]}"#]), None);
+    }
+
+    #[test]
+    fn realtime_events() {
+        let done = br#"{"type":"response.done","response":{"usage":{"total_tokens":30,"input_tokens":20,"output_tokens":10}}}"#;
+        assert_eq!(of_event(done).unwrap().total(), 30);
+        assert_eq!(of_event(br#"{"type":"response.created","response":{"usage":null}}"#), None);
     }
 
     #[test]

@@ -70,8 +70,9 @@ pub async fn run<S: Sender>(
         permit::check_path_model(consumer, route, &resolved.params)?;
     }
     if let Protocol::WebSocket(_) = route.protocol {
-        if let Some(consumer) = consumer {
+        if let (Some(index), Some(consumer)) = (consumer_index, consumer) {
             permit::check_query_model(consumer, inbound.query)?;
+            permit::admit(table, index, route_index, sender, exchange).await?;
         }
         return Ok(Outcome::WebSocket { route: route_index, url: resolved.url });
     }

@@ -57,6 +57,9 @@ pub struct SessionContext<'a> {
     pub request_id: &'a str,
     pub tls: Arc<rustls::ClientConfig>,
     pub access: Option<(AccessLog, Rc<str>)>,
+    /// A consumer's session: its place among the consumer's requests in
+    /// flight, and what settles the usage the session's responses report.
+    pub ticket: Option<crate::quota::Ticket>,
 }
 
 /// Opens the upstream session and answers the client's handshake.
@@ -68,7 +71,7 @@ pub async fn serve(
     url: &str,
     context: SessionContext<'_>,
 ) -> Result<HttpResponse, RelayError> {
-    let SessionContext { request_id, tls, access } = context;
+    let SessionContext { request_id, tls, access, ticket } = context;
     actix_http::ws::verify_handshake(req.head()).map_err(|e| {
         RelayError::bad_request("invalid_websocket_handshake", format!("Invalid WebSocket handshake: {e}."))
     })?;
@@ -102,7 +105,7 @@ pub async fn serve(
     let client = frames::ClientFrames::new(payload, limits.max_message);
     let drain = req.app_data::<web::Data<crate::drain::Drain>>().map(|d| d.get_ref().clone()).unwrap_or_default();
     let session =
-        pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned(), drain };
+        pump::Session { client, to_client, upstream: socket, limits, request_id: request_id.to_owned(), drain, ticket };
     let open = metrics::gauge!(crate::telemetry::metrics::OPEN_WEBSOCKETS, "route" => route.id.clone());
     let (route_id, path, request_id) = (route.id.clone(), req.path().to_owned(), request_id.to_owned());
     let (started, arrived) = (std::time::Instant::now(), std::time::SystemTime::now());

@@ -46,6 +46,8 @@ pub struct Session {
     pub request_id: String,
     /// Ends the session (1001) when the relay's drain deadline passes.
     pub drain: crate::drain::Drain,
+    /// A consumer's session, settled with each response's usage.
+    pub ticket: Option<crate::quota::Ticket>,
 }
 
 /// Why one direction stopped.
@@ -60,14 +62,14 @@ type UpStream = SplitStream<UpstreamSocket>;
 
 /// Relays until the session ends.
 pub async fn run(session: Session) {
-    let Session { mut client, to_client, upstream, limits, request_id, drain } = session;
+    let Session { mut client, to_client, upstream, limits, request_id, drain, ticket } = session;
     let (mut up_tx, mut up_rx) = upstream.split();
     let activity = Cell::new(Instant::now());
     let deadline = Instant::now() + limits.max_duration;
     let mut echo = None;
     let ending = {
         let mut c2u = pin!(client_to_upstream(&mut client, &mut up_tx, &activity, limits.max_message));
-        let mut u2c = pin!(upstream_to_client(&mut up_rx, &to_client, &activity, limits.max_message));
+        let mut u2c = pin!(upstream_to_client(&mut up_rx, &to_client, &activity, limits.max_message, ticket.as_ref()));
         let first = tokio::select! {
             stop = &mut c2u => (Side::Client, stop),
             stop = &mut u2c => (Side::Upstream, stop),
@@ -160,6 +162,7 @@ async fn upstream_to_client(
     client: &Sender<ClientMessage>,
     activity: &Cell<Instant>,
     max: usize,
+    ticket: Option<&crate::quota::Ticket>,
 ) -> Stop {
     loop {
         let message = match up.next().await {
@@ -170,7 +173,12 @@ async fn upstream_to_client(
         activity.set(Instant::now());
         let (frame, closed) = match message {
             Message::Text(text) => match ByteString::try_from(Bytes::from(text)) {
-                Ok(text) => (ClientMessage::Text(text), None),
+                Ok(text) => {
+                    if let Some(usage) = ticket.and_then(|_| crate::quota::usage::of_event(text.as_bytes())) {
+                        ticket.inspect(|ticket| ticket.settle(&usage));
+                    }
+                    (ClientMessage::Text(text), None)
+                }
                 Err(_) => return Stop::Ended(violation(Side::Upstream, INVALID_DATA, "sent invalid UTF-8")),
             },
             Message::Binary(bytes) => (ClientMessage::Binary(bytes), None),
