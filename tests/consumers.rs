@@ -35,7 +35,10 @@ fn start_logged(upstream: &Upstream, dir: &Path, access_log: &Path) -> Process {
     let base = upstream.base_url();
     let env = [("OPENAI_BASE_URL", base.as_str()), ("RELAY_REDIS_URL", "")];
     let (dir, log) = (dir.to_str().unwrap(), access_log.to_str().unwrap());
-    let args = ["--routes", dir, "--admin-listen", "127.0.0.1:0", "--access-log", log];
+    let traffic = format!("{log}.traffic");
+    let traffic = if log == "off" { Vec::new() } else { vec!["--log", traffic.as_str()] };
+    let mut args = vec!["--routes", dir, "--admin-listen", "127.0.0.1:0", "--access-log", log];
+    args.extend(traffic);
     Process::start(&root().join("routes.d"), &args, &env)
 }
 
@@ -128,6 +131,17 @@ async fn alice_gets_three_requests_a_minute_then_429_with_openai_headers() {
                 break;
             }
             assert!(Instant::now() < deadline, "no access lines for alice: {lines}");
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        // So does the traffic log's client-request event.
+        let traffic = access_log.with_extension("log.traffic");
+        loop {
+            let lines = std::fs::read_to_string(&traffic).unwrap_or_default();
+            let named = lines.lines().filter(|l| l.contains("client-request") && l.contains(r#""consumer":"alice""#));
+            if named.count() >= 4 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no client-request events naming alice: {lines}");
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
         relay_stop(relay);

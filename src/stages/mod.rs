@@ -66,6 +66,9 @@ pub async fn run<S: Sender>(
     let consumer_index = authenticate::authenticate(table, route_index, route, inbound)?;
     exchange.consumer.set(consumer_index);
     let consumer = consumer_index.map(|index| &table.consumers.list[index]);
+    if let (Some(log), Some(consumer)) = (exchange.log, consumer) {
+        log.set_consumer(&consumer.name);
+    }
     if let Some(consumer) = consumer.filter(|consumer| consumer.needs_model()) {
         permit::check_path_model(consumer, route, &resolved.params)?;
     }

@@ -97,6 +97,8 @@ pub struct Event {
     pub headers: Option<HeaderMap>,
     pub body: EventBody,
     pub body_max: usize,
+    /// The consumer whose key the request carried (client requests only).
+    pub consumer: Option<Arc<str>>,
 }
 
 /// Counters shared by the request path and the writer.
@@ -159,7 +161,7 @@ impl TrafficLog {
 
     /// The events of one request, which arrived at `arrived`.
     pub fn request(&self, request_id: &str, arrived: SystemTime) -> RequestLog {
-        let client = Arc::new(ClientRequest { arrived, logged: AtomicBool::new(false) });
+        let client = Arc::new(ClientRequest { arrived, logged: AtomicBool::new(false), consumer: Default::default() });
         RequestLog { log: self.clone(), request_id: Arc::from(request_id), client }
     }
 
@@ -187,6 +189,7 @@ pub struct RequestLog {
 struct ClientRequest {
     arrived: SystemTime,
     logged: AtomicBool,
+    consumer: std::sync::OnceLock<Arc<str>>,
 }
 
 impl RequestLog {
@@ -204,6 +207,7 @@ impl RequestLog {
             headers: None,
             body: EventBody::None,
             body_max: self.log.body_max,
+            consumer: None,
         }
     }
 
@@ -223,8 +227,14 @@ impl RequestLog {
             time: self.client.arrived,
             method: Some(method.clone()),
             path: Some(target.to_owned()),
+            consumer: self.client.consumer.get().cloned(),
             ..head
         });
+    }
+
+    /// Names the consumer in the `client-request` event (before it is sent).
+    pub fn set_consumer(&self, name: &str) {
+        let _ = self.client.consumer.set(Arc::from(name));
     }
 
     /// Sends `upstream-request` for one attempt.

@@ -156,6 +156,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    consumer: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     headers: Option<serde_json::Map<String, Value>>,
     #[serde(flatten)]
     body: BodyFields,
@@ -190,6 +192,7 @@ pub fn format_line(redactor: &Redactor, event: &Event) -> String {
         url: event.url.as_deref(),
         path: event.path.as_deref(),
         status: event.status.map(|s| s.as_u16()),
+        consumer: event.consumer.as_deref(),
         headers: event.headers.as_ref().map(|h| redactor.headers(h)),
         body: body_fields(redactor, &event.body, event.body_max),
     };
@@ -276,6 +279,7 @@ mod tests {
             headers: Some(headers),
             body,
             body_max: max,
+            consumer: None,
         }
     }
 
