@@ -216,6 +216,15 @@ async fn carol_may_use_one_model_and_two_kinds_of_routes() {
         .unwrap();
     assert_eq!(model.status().as_u16(), 404, "{:?}", model.body().await);
     assert_eq!(upstream.requests().len(), sent, "nothing refused reached the upstream");
+    // The model list shows Carol only her model (the test upstream has
+    // three others); Alice, who may use any, gets the upstream's list.
+    let list = |key: &'static str| {
+        client().get(relay.url("/v1/models")).insert_header(("authorization", format!("Bearer {key}"))).send()
+    };
+    let carols: Value = list("rk-carol-test").await.unwrap().json().await.unwrap();
+    assert_eq!(carols, json!({"object": "list", "data": []}));
+    let alices: Value = list("rk-alice-test").await.unwrap().json().await.unwrap();
+    assert_eq!(alices["data"].as_array().unwrap().len(), 3);
 
     // No key, or a wrong one: 401, as before consumers existed.
     assert_eq!(post_chat(&relay, "rk-nobody", "gpt-4o-mini").await.0, 401);

@@ -24,6 +24,11 @@ impl ModelFilter {
         Ok(ModelFilter { include, exclude })
     }
 
+    /// Whether the filter has no rules (it shows every model).
+    pub fn is_empty(&self) -> bool {
+        self.include.is_none() && self.exclude.is_none()
+    }
+
     /// Whether the model `id` is shown: included (or no include rules) and
     /// not excluded.
     pub fn shows(&self, id: &str) -> bool {

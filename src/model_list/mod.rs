@@ -11,7 +11,10 @@
 //!    fails (5xx, not JSON).
 //!
 //! Every source is filtered by `include` and `exclude` (globs, or regular
-//! expressions written `/…/`). On a route with a `{model}` parameter the same
+//! expressions written `/…/`), and by the `models` of the consumer asking.
+//! A `[route.models]` with no rules and no file changes nothing: the
+//! request is forwarded as usual, unless a consumer limited to some models
+//! asks, who then gets the list filtered for it. On a route with a `{model}` parameter the same
 //! rules answer 404 for a hidden model before anything is forwarded.
 
 mod builtin;
@@ -66,9 +69,16 @@ impl ModelList {
         Ok(ModelList { filter, local })
     }
 
-    /// `{"object":"list","data":[…]}` of the `models` this filter shows.
-    pub fn list_body(&self, models: &[Value]) -> Value {
-        let data: Vec<&Value> = models.iter().filter(|m| model_id(m).is_some_and(|id| self.filter.shows(id))).collect();
+    /// Whether the list changes anything: a file to serve, or rules.
+    pub fn has_rules(&self) -> bool {
+        self.local.is_some() || !self.filter.is_empty()
+    }
+
+    /// `{"object":"list","data":[…]}` of the `models` this filter shows and
+    /// `also` allows (a consumer's models).
+    pub fn list_body(&self, models: &[Value], also: impl Fn(&str) -> bool) -> Value {
+        let shown = |id: &str| self.filter.shows(id) && also(id);
+        let data: Vec<&Value> = models.iter().filter(|m| model_id(m).is_some_and(shown)).collect();
         serde_json::json!({"object": "list", "data": data})
     }
 }

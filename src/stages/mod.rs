@@ -80,7 +80,8 @@ pub async fn run<S: Sender>(
         return Ok(Outcome::WebSocket { route: route_index, url: resolved.url });
     }
     if let Some(list) = &route.models
-        && let Some(answer) = models::answer(route_index, route, list, inbound, &resolved.params, sender).await?
+        && let Some(answer) =
+            models::answer(route_index, route, list, inbound, &resolved.params, sender, consumer).await?
     {
         return Ok(answer);
     }

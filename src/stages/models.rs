@@ -2,7 +2,7 @@
 //! [`crate::model_list`]).
 //!
 //! A list route answers here, from the file, the upstream or the built-in
-//! list; a route with a `{model}` parameter answers 404 for a hidden model
+//! list, filtered by its rules and by the models of the consumer asking; a route with a `{model}` parameter answers 404 for a hidden model
 //! and otherwise goes on to be forwarded as usual. An upstream 4xx passes
 //! through unchanged.
 
@@ -10,6 +10,7 @@ use super::guard;
 use super::sender::{Inbound, Outcome, Probed, Sender};
 use crate::error::RelayError;
 use crate::model_list::{ModelList, builtin_models, models_of};
+use crate::policy::consumer::Consumer;
 use crate::table::Route;
 
 /// The answer of a model route, or `None` to forward the request.
@@ -20,8 +21,14 @@ pub async fn answer<S: Sender>(
     inbound: &Inbound<'_>,
     params: &[&str],
     sender: &S,
+    consumer: Option<&Consumer>,
 ) -> Result<Option<Outcome<S::Answer>>, RelayError> {
     let request_id = inbound.request_id;
+    let consumer = consumer.filter(|consumer| consumer.needs_model());
+    if !list.has_rules() && consumer.is_none() {
+        return Ok(None);
+    }
+    let allowed = |id: &str| consumer.is_none_or(|consumer| consumer.may_use(id));
     if let Some(model) = params.first() {
         return match list.filter.shows(model) {
             true => Ok(None),
@@ -30,13 +37,13 @@ pub async fn answer<S: Sender>(
     }
     if let Some(local) = &list.local {
         tracing::info!(request_id, route = route.id, file = local.file, "model list served from the local file");
-        return Ok(Some(Outcome::Local(list.list_body(&local.models))));
+        return Ok(Some(Outcome::Local(list.list_body(&local.models, allowed))));
     }
     let reason = match guard::probe(route, inbound, &route.upstream_path, params, sender).await {
         Ok(Probed::Json(answer)) => match models_of(answer) {
             Some(models) => {
                 tracing::info!(request_id, route = route.id, "model list served from the upstream, filtered");
-                return Ok(Some(Outcome::Local(list.list_body(&models))));
+                return Ok(Some(Outcome::Local(list.list_body(&models, allowed))));
             }
             None => "the upstream answer is not a model list".to_owned(),
         },
@@ -48,5 +55,5 @@ pub async fn answer<S: Sender>(
         Err(error) => error.message,
     };
     tracing::warn!(request_id, route = route.id, "model list served from the built-in list: {reason}");
-    Ok(Some(Outcome::Local(list.list_body(&builtin_models()))))
+    Ok(Some(Outcome::Local(list.list_body(&builtin_models(), allowed))))
 }
