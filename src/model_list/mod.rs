@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn the_list_body_keeps_only_shown_models() {
         let list = ModelList { filter: ModelFilter::compile(&[], &["*codex*".into()]).unwrap(), local: None };
-        let body = list.list_body(&[json!({"id": "gpt-5"}), json!({"id": "gpt-5-codex"})]);
+        let body = list.list_body(&[json!({"id": "gpt-5"}), json!({"id": "gpt-5-codex"})], |_| true);
         assert_eq!(body, json!({"object": "list", "data": [{"id": "gpt-5"}]}));
     }
 }
