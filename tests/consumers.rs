@@ -334,3 +334,32 @@ async fn a_form_is_read_only_up_to_its_model_and_sent_on_unchanged() {
     assert_eq!(upstream.last().body, allowed, "the form went upstream byte for byte");
     relay_stop(relay);
 }
+
+#[actix_web::test]
+async fn a_restart_keeps_the_counters_saved_to_the_state_file() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let counters = dir.path().join("counters.json");
+    let hash = relay::policy::consumer::written_digest("rk-gil-test");
+    let text = format!(
+        "[consumer.gil]\nkeys = [\"{hash}\"]\nbudget = {{ tokens = \"1M/month\" }}\n\n[state]\nfile = \"{}\"\n",
+        counters.display()
+    );
+    std::fs::write(dir.path().join("gil.toml"), text).unwrap();
+    let mut relay = start(&upstream, dir.path());
+    for _ in 0..2 {
+        assert_eq!(post_chat(&relay, "rk-gil-test", "gpt-4o-mini").await.0, 200);
+    }
+    wait_for_window(&relay, "gil", "budget_tokens", 18).await;
+    let term = std::process::Command::new("kill").args(["-TERM", &relay.child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let exit = relay.child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(std::fs::read_to_string(&counters).unwrap().contains("relay:gil:budget_tokens:"));
+
+    let relay = start(&upstream, dir.path());
+    wait_for_window(&relay, "gil", "budget_tokens", 18).await;
+    assert_eq!(post_chat(&relay, "rk-gil-test", "gpt-4o-mini").await.0, 200);
+    wait_for_window(&relay, "gil", "budget_tokens", 27).await;
+    relay_stop(relay);
+}

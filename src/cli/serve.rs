@@ -146,12 +146,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         let signals = StopSignals::install()?;
         let drain = Drain::default();
         let mut servers = Vec::with_capacity(bound.len());
-        let redis = reloader.live().load().table.consumers.state.redis.clone();
-        let meter = match crate::quota::Meter::new(redis.as_deref()) {
-            Ok(meter) => std::sync::Arc::new(meter),
-            Err(e) => return Err(std::io::Error::other(format!("[state] redis: {e}"))),
-        };
-        if redis.is_some() {
+        let state = reloader.live().load().table.consumers.state.clone();
+        let meter = crate::quota::Meter::new(&state).map_err(|e| std::io::Error::other(format!("[state]: {e}")))?;
+        if state.redis.is_some() {
             tracing::info!("consumers' limits are counted in Redis, shared by every replica");
         }
         for (name, listener) in bound {
@@ -180,7 +177,8 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 tracing::info!("admin listening on http://{addr}");
             }
             let traffic_logs = logs.into_iter().collect();
-            let state = admin::Admin { reloader: reloader.clone(), drain: drain.clone(), traffic_logs, meter };
+            let state =
+                admin::Admin { reloader: reloader.clone(), drain: drain.clone(), traffic_logs, meter: meter.clone() };
             actix_web::rt::spawn(admin::run(listener, state)?);
         }
         actix_web::rt::spawn(forward_sighup(signal));
@@ -189,7 +187,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
                 reloader.reload();
             }
         });
-        shutdown::serve_until_stopped(servers, signals, drain, args.drain_timeout).await
+        let stopped = shutdown::serve_until_stopped(servers, signals, drain, args.drain_timeout).await;
+        meter.save();
+        stopped
     });
     crate::telemetry::traces::shutdown();
     match result {

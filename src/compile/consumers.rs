@@ -77,9 +77,13 @@ pub fn compile(
             let redis = state.get_ref().redis.as_ref().and_then(|url| {
                 env.expand(url.get_ref()).map_err(|e| errors.push(source.error_at(url.span().start, e))).ok()
             });
+            let file = state.get_ref().file.as_ref().and_then(|file| {
+                env.expand(file.get_ref()).map_err(|e| errors.push(source.error_at(file.span().start, e))).ok()
+            });
             let settings = StateSettings {
                 redis: redis.filter(|url| !url.is_empty()),
                 when_unreachable: state.get_ref().when_unreachable,
+                file: file.filter(|file| !file.is_empty()).map(Into::into),
             };
             if consumers.state != StateSettings::default() {
                 errors.push(source.error_at(state.span().start, "`[state]` is set in more than one file"));

@@ -172,4 +172,6 @@ pub struct Price {
 pub struct StateSettings {
     pub redis: Option<String>,
     pub when_unreachable: WhenUnreachable,
+    /// Where in-process counters are saved.
+    pub file: Option<std::path::PathBuf>,
 }

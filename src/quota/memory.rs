@@ -31,6 +31,13 @@ impl MemoryStore {
         entry.0
     }
 
+    /// Every counter whose window has not ended: `(key, value, ends)`.
+    pub fn snapshot(&self, now: u64) -> Vec<(String, u64, u64)> {
+        let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        let live = counters.values.iter().filter(|(_, (_, ends))| *ends > now);
+        live.map(|(key, (value, ends))| (key.clone(), *value, *ends)).collect()
+    }
+
     /// The value of `key` (0 when absent or its window has ended).
     pub fn get(&self, key: &str, now: u64) -> u64 {
         let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);

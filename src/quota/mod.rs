@@ -22,6 +22,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod saved;
 pub mod totals;
 pub mod usage;
 pub mod window;
@@ -39,7 +40,7 @@ use self::totals::Totals;
 use self::usage::Usage;
 use self::window::Window;
 use crate::error::RelayError;
-use crate::policy::consumer::{Consumer, Limit, Per, WhenUnreachable};
+use crate::policy::consumer::{Consumer, Limit, Per, StateSettings, WhenUnreachable};
 use crate::table::Table;
 
 /// Failures of the counters' store (Redis), on the request path and in
@@ -58,6 +59,10 @@ pub struct Meter {
     /// When Redis failure was last logged (Unix seconds), to log it at most
     /// every ten seconds.
     failure_logged: AtomicU64,
+    /// `[state] file`: where in-process counters are saved.
+    saved_to: Option<std::path::PathBuf>,
+    /// Whether in-process counters changed since they were last saved.
+    changed: std::sync::atomic::AtomicBool,
 }
 
 /// Where the windows' counters live.
@@ -69,14 +74,41 @@ enum Store {
 }
 
 impl Meter {
-    /// Counters in Redis at `url`, or in process when `None`. With Redis,
-    /// call it inside the Tokio runtime that serves (it reconnects there).
-    pub fn new(redis: Option<&str>) -> Result<Meter, String> {
-        let store = match redis {
+    /// Counters where `[state]` says: in Redis, or in process (read from
+    /// and saved to `file`, if given). With Redis, call it inside the Tokio
+    /// runtime that serves (it reconnects there).
+    pub fn new(state: &StateSettings) -> Result<Arc<Meter>, String> {
+        let store = match &state.redis {
             Some(url) => Store::Redis(RedisStore::new(url)?),
             None => Store::Memory,
         };
-        Ok(Meter { store, ..Meter::default() })
+        let saved_to = state.file.clone().filter(|_| state.redis.is_none());
+        let meter = Arc::new(Meter { store, saved_to, ..Meter::default() });
+        if let Some(path) = &meter.saved_to {
+            let loaded = saved::load(path, &meter.memory)?;
+            tracing::info!(file = %path.display(), "consumers' counters: {loaded} read");
+            let weak = Arc::downgrade(&meter);
+            let saver = std::thread::Builder::new().name("relay-counters".into()).spawn(move || {
+                loop {
+                    std::thread::sleep(saved::EVERY);
+                    let Some(meter) = weak.upgrade() else { return };
+                    meter.save();
+                }
+            });
+            saver.map_err(|e| e.to_string())?;
+        }
+        Ok(meter)
+    }
+
+    /// Saves the in-process counters to `[state] file`, if they changed.
+    pub fn save(&self) {
+        let Some(path) = &self.saved_to else { return };
+        if self.changed.swap(false, Ordering::AcqRel)
+            && let Err(e) = saved::save(path, &self.memory)
+        {
+            self.changed.store(true, Ordering::Release);
+            tracing::warn!(file = %path.display(), "consumers' counters could not be saved: {e}");
+        }
     }
 
     /// Whether the counters are in Redis.
@@ -109,6 +141,9 @@ impl Meter {
             Store::Memory => {
                 let secs = unix(now);
                 let count = incr.map_or(0, |(key, ends)| self.memory.add(key, 1, ends, secs));
+                if incr.is_some() {
+                    self.changed.store(true, Ordering::Release);
+                }
                 Ok((count, gets.iter().map(|key| self.memory.get(key, secs)).collect()))
             }
             Store::Redis(redis) => redis.count(incr, &gets).await,
@@ -236,6 +271,9 @@ impl Ticket {
             Store::Memory => {
                 for (key, amount, ends) in &adds {
                     self.meter.memory.add(key, *amount, *ends, unix(now));
+                }
+                if !adds.is_empty() {
+                    self.meter.changed.store(true, Ordering::Release);
                 }
             }
             // Off the response path: the answer has ended already.

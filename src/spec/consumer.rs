@@ -89,6 +89,10 @@ pub struct StateSpec {
     /// What a limited request gets when Redis cannot be reached.
     #[serde(default)]
     pub when_unreachable: WhenUnreachable,
+    /// Without Redis: a file the in-process counters are saved to (every
+    /// few seconds and at shutdown) and read from at start, so a restart
+    /// does not reset a monthly budget. `${VAR}` expands.
+    pub file: Option<Spanned<String>>,
 }
 
 /// `when_unreachable`: serve without counting, or refuse with 503.
