@@ -12,6 +12,8 @@ request (kernel time is not counted). Compare two binaries in one run:
     python3 bench/instructions.py --relay old/relay --relay new/relay --requests 3000
     python3 bench/instructions.py --relay new/relay --args=--access-log=off
     python3 bench/instructions.py --relay old/relay --routes old/routes.d
+    python3 bench/instructions.py --relay new/relay --args=--routes=bench/consumers/routes.d \
+        --header 'authorization: Bearer rk-bench'      # a consumer with every limit on
 
 Needs: valgrind (apt install valgrind) and a release build of
 examples/bench_upstream (`cargo build --release --example bench_upstream`).
@@ -50,10 +52,11 @@ def wait_port(port, timeout=600):
     raise SystemExit(f"nothing listens on port {port}")
 
 
-def send(port, count):
+def send(port, count, headers=()):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    sent = {"content-type": "application/json", **dict(headers)}
     for _ in range(count):
-        conn.request("POST", "/v1/chat/completions", CHAT_BODY, {"content-type": "application/json"})
+        conn.request("POST", "/v1/chat/completions", CHAT_BODY, sent)
         response = conn.getresponse()
         response.read()
         if response.status != 200:
@@ -69,7 +72,7 @@ def total_instructions(path):
     raise SystemExit(f"no totals in {path}")
 
 
-def measure(relay, routes, extra, upstream_port, requests, tmp):
+def measure(relay, routes, extra, headers, upstream_port, requests, tmp):
     port = free_port()
     out = tmp / f"callgrind.{port}.out"
     env = dict(os.environ, OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", OPENAI_API_KEY="sk-bench",
@@ -80,9 +83,9 @@ def measure(relay, routes, extra, upstream_port, requests, tmp):
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port)
-        send(port, 200)
+        send(port, 200, headers)
         subprocess.run(["callgrind_control", "-z", str(proc.pid)], check=True, capture_output=True)
-        send(port, requests)
+        send(port, requests, headers)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
         time.sleep(1)
         dumps = sorted(tmp.glob(f"callgrind.{port}.out*"), key=lambda p: p.stat().st_mtime)
@@ -98,6 +101,7 @@ def main():
     parser.add_argument("--args", action="append", default=[], help="extra `serve` argument for every binary")
     parser.add_argument("--upstream", default=str(ROOT / "target" / "release" / "examples" / "bench_upstream"))
     parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--header", action="append", default=[], help="'Name: value' sent with every request")
     parser.add_argument("--routes", default=str(ROOT / "routes.d"), help="the routes directory (an older binary may need its own)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="relay-instructions-"))
@@ -107,9 +111,12 @@ def main():
         wait_port(upstream_port)
         results = {}
         for relay in args.relay:
-            results[relay] = measure(relay, args.routes, args.args, upstream_port, args.requests, tmp)
+            headers = [tuple(part.strip() for part in h.split(":", 1)) for h in args.header]
+            results[relay] = measure(relay, args.routes, args.args, headers, upstream_port, args.requests, tmp)
             print(f"{relay}: {results[relay]:,.0f} instructions per request", file=sys.stderr)
-        print(json.dumps({"requests": args.requests, "args": args.args, "instructions_per_request": results}, indent=2))
+        summary = {"requests": args.requests, "args": args.args, "headers": [h.split(":", 1)[0] for h in args.header],
+                   "instructions_per_request": results}
+        print(json.dumps(summary, indent=2))
     finally:
         upstream.kill()
         upstream.wait()

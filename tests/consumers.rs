@@ -363,3 +363,27 @@ async fn a_restart_keeps_the_counters_saved_to_the_state_file() {
     wait_for_window(&relay, "gil", "budget_tokens", 27).await;
     relay_stop(relay);
 }
+
+#[test]
+fn the_worked_example_in_docs_compiles_over_the_shipped_routes() {
+    let doc = std::fs::read_to_string(root().join("docs/consumers.md")).unwrap();
+    let block = doc.split("`routes.d/50-consumers.toml`:\n\n```toml\n").nth(1).unwrap().split("```").next().unwrap();
+    // The digests are shortened in the text: give each a real one.
+    let mut n = 0;
+    let text = regex::Regex::new("sha256:[0-9a-f]+…")
+        .unwrap()
+        .replace_all(block, |_: &regex::Captures| {
+            n += 1;
+            relay::policy::consumer::written_digest(&format!("key-{n}"))
+        })
+        .into_owned();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("50-consumers.toml"), text).unwrap();
+    let env = relay::env::Env::from_pairs([("FAQ_GPT_KEY", "rk-faq"), ("OPENAI_BASE_URL", "http://up.test/v1")]);
+    let dirs = [root().join("routes.d"), dir.path().to_path_buf()];
+    let table = relay::compile::load_dirs(&dirs, &env).unwrap_or_else(|errors| panic!("{errors:?}"));
+    let names: Vec<&str> = table.consumers.list.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["faq-gpt", "research", "support"]);
+    assert!(table.consumers.price("gpt-4o-2024-08-06").is_some_and(|p| p.output == 10.0));
+    assert!(table.consumers.price("gpt-4o-mini").is_some_and(|p| p.output == 0.60), "the exact name wins");
+}

@@ -91,6 +91,11 @@ pub fn compile(
             consumers.state = settings;
         }
     }
+    // The most specific price wins: an exact name, then the longest pattern.
+    consumers.prices.sort_by_key(|(glob, _)| {
+        let pattern = glob.glob().glob();
+        (pattern.contains(['*', '?', '[', '{']), std::cmp::Reverse(pattern.len()))
+    });
     consumers
 }
 

@@ -17,7 +17,8 @@ pub use crate::spec::units::Per;
 pub struct Consumers {
     pub list: Vec<Consumer>,
     keys: HashMap<[u8; 32], KeyOwner>,
-    /// Dollars per million tokens, by model glob, in file order.
+    /// Dollars per million tokens, by model glob, most specific first (an
+    /// exact name, then the longest pattern).
     pub prices: Vec<(globset::GlobMatcher, Price)>,
     /// Where the counters live.
     pub state: StateSettings,
@@ -71,7 +72,7 @@ impl Consumers {
         }
     }
 
-    /// The price of `model`: the first `[price.GLOB]` that matches.
+    /// The price of `model`: the most specific `[price.GLOB]` that matches.
     pub fn price(&self, model: &str) -> Option<&Price> {
         self.prices.iter().find(|(glob, _)| glob.is_match(model)).map(|(_, price)| price)
     }
