@@ -372,7 +372,7 @@ fn the_worked_example_in_docs_compiles_over_the_shipped_routes() {
     let mut n = 0;
     let text = regex::Regex::new("sha256:[0-9a-f]+…")
         .unwrap()
-        .replace_all(block, |_: &regex::Captures| {
+        .replace_all(block, |_: &regex::Captures<'_>| {
             n += 1;
             relay::policy::consumer::written_digest(&format!("key-{n}"))
         })
