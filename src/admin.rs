@@ -96,7 +96,7 @@ async fn status(admin: web::Data<Admin>) -> HttpResponse {
 
 async fn usage(admin: web::Data<Admin>) -> HttpResponse {
     let live = admin.reloader.live().load_full();
-    let mut usage = admin.meter.totals.to_json();
+    let mut usage = admin.meter.counters.totals.to_json();
     let mut windows = serde_json::Map::new();
     for consumer in &live.table.consumers.list {
         let used: serde_json::Map<String, serde_json::Value> = admin

@@ -188,7 +188,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
             }
         });
         let stopped = shutdown::serve_until_stopped(servers, signals, drain, args.drain_timeout).await;
-        meter.save();
+        meter.counters.save();
         stopped
     });
     crate::telemetry::traces::shutdown();

@@ -20,57 +20,36 @@
 //! above its limit by what the requests in flight at that moment use
 //! (at most `concurrent` requests' worth when that is set).
 
+pub mod counters;
 pub mod memory;
 pub mod redis;
 pub mod saved;
+pub mod ticket;
 pub mod totals;
 pub mod usage;
 pub mod window;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use actix_web::http::header::HeaderName;
 
-use self::memory::MemoryStore;
-use self::redis::RedisStore;
-use self::totals::Totals;
-use self::usage::Usage;
+use self::counters::Counters;
+use self::ticket::InFlight;
+pub use self::ticket::Ticket;
 use self::window::Window;
 use crate::error::RelayError;
 use crate::policy::consumer::{Consumer, Limit, Per, StateSettings, WhenUnreachable};
 use crate::table::Table;
 
-/// Failures of the counters' store (Redis), on the request path and in
-/// settlement.
-pub const STATE_FAILURES: &str = "relay_state_failures_total";
-
 /// The counters of every consumer, shared by all workers and kept across
-/// reloads.
+/// reloads, and the consumers' requests in flight.
 #[derive(Debug, Default)]
 pub struct Meter {
-    store: Store,
-    memory: MemoryStore,
+    pub counters: Arc<Counters>,
     in_flight: Mutex<HashMap<String, Arc<AtomicU32>>>,
-    /// Usage since the relay started, by consumer, model and route.
-    pub totals: Totals,
-    /// When Redis failure was last logged (Unix seconds), to log it at most
-    /// every ten seconds.
-    failure_logged: AtomicU64,
-    /// `[state] file`: where in-process counters are saved.
-    saved_to: Option<std::path::PathBuf>,
-    /// Whether in-process counters changed since they were last saved.
-    changed: std::sync::atomic::AtomicBool,
-}
-
-/// Where the windows' counters live.
-#[derive(Debug, Default)]
-enum Store {
-    #[default]
-    Memory,
-    Redis(RedisStore),
 }
 
 impl Meter {
@@ -78,51 +57,28 @@ impl Meter {
     /// and saved to `file`, if given). With Redis, call it inside the Tokio
     /// runtime that serves (it reconnects there).
     pub fn new(state: &StateSettings) -> Result<Arc<Meter>, String> {
-        let store = match &state.redis {
-            Some(url) => Store::Redis(RedisStore::new(url)?),
-            None => Store::Memory,
-        };
-        let saved_to = state.file.clone().filter(|_| state.redis.is_none());
-        let meter = Arc::new(Meter { store, saved_to, ..Meter::default() });
-        if let Some(path) = &meter.saved_to {
-            let loaded = saved::load(path, &meter.memory)?;
-            tracing::info!(file = %path.display(), "consumers' counters: {loaded} read");
-            let weak = Arc::downgrade(&meter);
+        let counters = Arc::new(Counters::new(state.redis.as_deref(), state.file.clone())?);
+        if counters.is_saved() {
+            let weak = Arc::downgrade(&counters);
             let saver = std::thread::Builder::new().name("relay-counters".into()).spawn(move || {
                 loop {
                     std::thread::sleep(saved::EVERY);
-                    let Some(meter) = weak.upgrade() else { return };
-                    meter.save();
+                    let Some(counters) = weak.upgrade() else { return };
+                    counters.save();
                 }
             });
             saver.map_err(|e| e.to_string())?;
         }
-        Ok(meter)
-    }
-
-    /// Saves the in-process counters to `[state] file`, if they changed.
-    pub fn save(&self) {
-        let Some(path) = &self.saved_to else { return };
-        if self.changed.swap(false, Ordering::AcqRel)
-            && let Err(e) = saved::save(path, &self.memory)
-        {
-            self.changed.store(true, Ordering::Release);
-            tracing::warn!(file = %path.display(), "consumers' counters could not be saved: {e}");
-        }
-    }
-
-    /// Whether the counters are in Redis.
-    pub fn is_shared(&self) -> bool {
-        matches!(self.store, Store::Redis(_))
+        Ok(Arc::new(Meter { counters, ..Meter::default() }))
     }
 
     /// Counts a request of consumer `index` of `table`, or refuses it.
-    pub async fn admit(self: &Arc<Self>, table: &Arc<Table>, index: usize, route: usize) -> Result<Ticket, RelayError> {
+    pub async fn admit(&self, table: &Arc<Table>, index: usize, route: usize) -> Result<Ticket, RelayError> {
         let consumer = &table.consumers.list[index];
         let limits = &consumer.limits;
         let now = SystemTime::now();
         let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
-        let requests = limits.requests.map(|limit| (limit, counter(consumer, "requests", limit, now)));
+        let requests = limits.requests.map(|limit| (limit, counters::key(consumer, "requests", limit, now)));
         let checks: Vec<(&'static str, &'static str, Limit)> = [
             ("rate_limit_exceeded", "tokens", limits.tokens),
             ("rate_limit_exceeded", "input_tokens", limits.input_tokens),
@@ -134,24 +90,14 @@ impl Meter {
         .filter_map(|(code, name, limit)| Some((code, name, limit?)))
         .collect();
         let keys: Vec<(String, Window)> =
-            checks.iter().map(|(_, name, limit)| counter(consumer, name, *limit, now)).collect();
+            checks.iter().map(|(_, name, limit)| counters::key(consumer, name, *limit, now)).collect();
         let incr = requests.as_ref().map(|(_, (key, window))| (key.as_str(), window.end));
         let gets: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
-        let counted = match &self.store {
-            Store::Memory => {
-                let secs = unix(now);
-                let count = incr.map_or(0, |(key, ends)| self.memory.add(key, 1, ends, secs));
-                if incr.is_some() {
-                    self.changed.store(true, Ordering::Release);
-                }
-                Ok((count, gets.iter().map(|key| self.memory.get(key, secs)).collect()))
-            }
-            Store::Redis(redis) => redis.count(incr, &gets).await,
-        };
-        let (count, used) = match counted {
+        let ticket = Ticket::new(self.counters.clone(), table.clone(), index, route, in_flight);
+        let (count, used) = match self.counters.count(incr, &gets).await {
             Ok(counted) => counted,
             Err(error) => {
-                self.state_failed(&error);
+                self.counters.failed(&error);
                 if table.consumers.state.when_unreachable == WhenUnreachable::FailClosed {
                     return Err(RelayError::new(
                         actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -161,8 +107,6 @@ impl Meter {
                     )
                     .retryable(true));
                 }
-                let ticket =
-                    Ticket { meter: self.clone(), table: table.clone(), consumer: index, route, _in_flight: in_flight };
                 return Ok(ticket);
             }
         };
@@ -176,19 +120,7 @@ impl Meter {
                 return Err(refusal(code, name, limit, window, now));
             }
         }
-        Ok(Ticket { meter: self.clone(), table: table.clone(), consumer: index, route, _in_flight: in_flight })
-    }
-
-    /// Logs (at most every ten seconds) and counts a failure of Redis.
-    fn state_failed(&self, error: &str) {
-        metrics::counter!(STATE_FAILURES).increment(1);
-        let now = unix(SystemTime::now());
-        let last = self.failure_logged.load(Ordering::Relaxed);
-        if now >= last + 10
-            && self.failure_logged.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok()
-        {
-            tracing::warn!("consumers' limits: Redis failed ({error}); `[state] when_unreachable` applies");
-        }
+        Ok(ticket)
     }
 
     /// Takes a place among the consumer's concurrent requests.
@@ -219,96 +151,11 @@ impl Meter {
         ];
         let present: Vec<(&'static str, Limit)> =
             all.into_iter().filter_map(|(name, limit)| Some((name, limit?))).collect();
-        let keys: Vec<String> = present.iter().map(|(name, limit)| counter(consumer, name, *limit, now).0).collect();
-        let used = match &self.store {
-            Store::Memory => keys.iter().map(|key| self.memory.get(key, unix(now))).collect(),
-            Store::Redis(redis) => redis.count(None, &keys).await.unwrap_or_default().1,
-        };
+        let keys: Vec<String> =
+            present.iter().map(|(name, limit)| counters::key(consumer, name, *limit, now).0).collect();
+        let used = self.counters.count(None, &keys).await.unwrap_or_default().1;
         present.into_iter().zip(used).map(|((name, limit), used)| (name, used, limit)).collect()
     }
-}
-
-/// A counted request: its place among the consumer's requests in flight,
-/// and what settles its usage when the answer is finished.
-pub struct Ticket {
-    meter: Arc<Meter>,
-    table: Arc<Table>,
-    consumer: usize,
-    route: usize,
-    _in_flight: Option<InFlight>,
-}
-
-impl Ticket {
-    /// Adds an answer's usage to the consumer's windows and totals (a
-    /// WebSocket session settles once per response).
-    pub fn settle(&self, usage: &Usage) {
-        let consumer = &self.table.consumers.list[self.consumer];
-        let price = usage.model.as_deref().and_then(|model| self.table.consumers.price(model));
-        let micro_usd = price.map_or(0, |p| {
-            let uncached = usage.input.saturating_sub(usage.cached_input) as f64;
-            let dollars =
-                uncached * p.input + usage.cached_input as f64 * p.cached_input + usage.output as f64 * p.output;
-            dollars.round() as u64 // per million tokens, in micro-dollars: the same number
-        });
-        let now = SystemTime::now();
-        let limits = &consumer.limits;
-        let amounts = [
-            ("tokens", limits.tokens, usage.total()),
-            ("input_tokens", limits.input_tokens, usage.input),
-            ("output_tokens", limits.output_tokens, usage.output),
-            ("budget_tokens", limits.budget_tokens, usage.total()),
-            ("budget_usd", limits.budget_micro_usd, micro_usd),
-        ];
-        let adds: Vec<(String, u64, u64)> = amounts
-            .into_iter()
-            .filter_map(|(name, limit, amount)| {
-                let limit = limit.filter(|_| amount > 0)?;
-                let (key, window) = counter(consumer, name, limit, now);
-                Some((key, amount, window.end))
-            })
-            .collect();
-        match &self.meter.store {
-            Store::Memory => {
-                for (key, amount, ends) in &adds {
-                    self.meter.memory.add(key, *amount, *ends, unix(now));
-                }
-                if !adds.is_empty() {
-                    self.meter.changed.store(true, Ordering::Release);
-                }
-            }
-            // Off the response path: the answer has ended already.
-            Store::Redis(redis) if !adds.is_empty() => {
-                let (redis, meter) = (redis.clone(), self.meter.clone());
-                actix_web::rt::spawn(async move {
-                    if let Err(error) = redis.add_all(&adds).await {
-                        meter.state_failed(&error);
-                    }
-                });
-            }
-            Store::Redis(_) => {}
-        }
-        let route = &self.table.routes[self.route].id;
-        self.meter.totals.add(&consumer.name, usage, route, micro_usd);
-    }
-}
-
-/// A place among a consumer's requests in flight, given back when dropped.
-struct InFlight(Arc<AtomicU32>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// The key of a consumer's counter for the window of `limit` at `now`.
-fn counter(consumer: &Consumer, name: &str, limit: Limit, now: SystemTime) -> (String, Window) {
-    let window = Window::at(limit.per, now);
-    (format!("relay:{}:{name}:{}", consumer.name, window.start), window)
-}
-
-fn unix(now: SystemTime) -> u64 {
-    now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The 429 for a limit that is reached, with OpenAI's headers.

@@ -1,0 +1,76 @@
+//! [`Ticket`]: a consumer's request once it is counted. It holds the
+//! request's place among the consumer's requests in flight (given back when
+//! the ticket is dropped) and settles the usage its answer reports.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::SystemTime;
+
+use super::counters::{self, Counters};
+use super::usage::Usage;
+use crate::table::Table;
+
+/// A counted request: its place among the consumer's requests in flight,
+/// and what settles its usage when the answer is finished.
+pub struct Ticket {
+    counters: Arc<Counters>,
+    table: Arc<Table>,
+    consumer: usize,
+    route: usize,
+    _in_flight: Option<InFlight>,
+}
+
+impl Ticket {
+    /// The ticket of a request of consumer `consumer` on route `route`.
+    pub fn new(
+        counters: Arc<Counters>,
+        table: Arc<Table>,
+        consumer: usize,
+        route: usize,
+        in_flight: Option<InFlight>,
+    ) -> Ticket {
+        Ticket { counters, table, consumer, route, _in_flight: in_flight }
+    }
+
+    /// Adds an answer's usage to the consumer's windows and totals (a
+    /// WebSocket session settles once per response).
+    pub fn settle(&self, usage: &Usage) {
+        let consumer = &self.table.consumers.list[self.consumer];
+        let price = usage.model.as_deref().and_then(|model| self.table.consumers.price(model));
+        let micro_usd = price.map_or(0, |p| {
+            let uncached = usage.input.saturating_sub(usage.cached_input) as f64;
+            let dollars =
+                uncached * p.input + usage.cached_input as f64 * p.cached_input + usage.output as f64 * p.output;
+            dollars.round() as u64 // per million tokens, in micro-dollars: the same number
+        });
+        let now = SystemTime::now();
+        let limits = &consumer.limits;
+        let amounts = [
+            ("tokens", limits.tokens, usage.total()),
+            ("input_tokens", limits.input_tokens, usage.input),
+            ("output_tokens", limits.output_tokens, usage.output),
+            ("budget_tokens", limits.budget_tokens, usage.total()),
+            ("budget_usd", limits.budget_micro_usd, micro_usd),
+        ];
+        let adds: Vec<(String, u64, u64)> = amounts
+            .into_iter()
+            .filter_map(|(name, limit, amount)| {
+                let limit = limit.filter(|_| amount > 0)?;
+                let (key, window) = counters::key(consumer, name, limit, now);
+                Some((key, amount, window.end))
+            })
+            .collect();
+        self.counters.add_all(adds);
+        let route = &self.table.routes[self.route].id;
+        self.counters.totals.add(&consumer.name, usage, route, micro_usd);
+    }
+}
+
+/// A place among a consumer's requests in flight, given back when dropped.
+pub struct InFlight(pub Arc<AtomicU32>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
