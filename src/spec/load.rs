@@ -77,7 +77,11 @@ fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> SpecError {
 /// Parses one spec file's text.
 pub fn parse_file(source: Source) -> Result<SourceFile, SpecError> {
     match toml::from_str::<SpecFile>(&source.text) {
-        Ok(spec) => Ok(SourceFile { source, spec }),
+        Ok(mut spec) => {
+            let compact = std::mem::take(&mut spec.routes);
+            super::compact::expand(&source, compact, &mut spec.route)?;
+            Ok(SourceFile { source, spec })
+        }
         Err(e) => Err(toml_error(&source, &e)),
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+mod compact;
 mod edge;
 pub mod guard;
 mod load;
@@ -32,9 +33,14 @@ pub struct SpecFile {
     /// Values every `[[route]]` of this file inherits unless it sets its own.
     #[serde(default)]
     pub defaults: RouteDefaults,
-    /// The routes of this file, in order.
+    /// The routes of this file, in order; after parsing this includes the
+    /// entries of `[routes]`, expanded.
     #[serde(default)]
     pub route: Vec<Spanned<RouteSpec>>,
+    /// `[routes]`: plain passthrough routes, one line each (see [`compact`]).
+    /// Empty once the file is parsed.
+    #[serde(default)]
+    pub routes: compact::CompactRoutes,
     /// Extra listeners this file declares, by name. Names are global across
     /// files; `default` is the listener of `relay serve --listen`.
     #[serde(default)]

@@ -1,0 +1,94 @@
+//! Authoring forms: a `[routes]` line compiles to exactly the route its
+//! `[[route]]` long form does, both forms mix in one file in the order they
+//! are written, and a bad line is reported where it is.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
+
+use relay::compile::load_table;
+use relay::env::Env;
+use relay::table::Table;
+
+const UPSTREAM: &str = "[upstream.openai]\nbase_url = \"https://api.openai.com/v1\"\n\n";
+
+/// Compiles one file (plus the upstream) in a fresh directory.
+fn compile(files: &[(&str, &str)]) -> Result<Table, Vec<String>> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("00-upstream.toml"), UPSTREAM).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let env = Env::from_pairs([("OPENAI_API_KEY", "sk-test")]);
+    let prefix = format!("{}/", dir.path().display());
+    load_table(dir.path(), &env).map_err(|errors| errors.iter().map(|e| e.to_string().replace(&prefix, "")).collect())
+}
+
+/// Every compiled route as text, without where it was written.
+fn routes_without_origin(table: &Table) -> Vec<String> {
+    table
+        .routes
+        .iter()
+        .map(|route| {
+            let text = format!("{route:#?}");
+            let origin = text.find("    origin: Origin {").expect("a route has an origin");
+            text[..origin].to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn a_compact_line_compiles_to_its_long_form() {
+    let long = "[defaults]\ntags = [\"Models\"]\n\n\
+                [[route]]\nid = \"models.list\"\nmethod = \"GET\"\npath = \"/v1/models\"\nsummary = \"List models\"\n\n\
+                [[route]]\nid = \"models.get\"\nmethod = [\"GET\", \"HEAD\"]\npath = \"/v1/models/{model}\"\n\n\
+                [[route]]\nid = \"models.delete\"\nmethod = \"DELETE\"\npath = \"/v1/models/{model}\"\n\
+                summary = \"Delete a fine-tuned  model\"\n";
+    let compact = "[defaults]\ntags = [\"Models\"]\n\n[routes]\n\
+                   \"models.list\"   = \"GET /v1/models  List models\"\n\
+                   models.get      = \"GET,HEAD   /v1/models/{model}\"\n\
+                   'models.delete' = 'DELETE /v1/models/{model}  Delete a fine-tuned  model  '\n";
+    let long = routes_without_origin(&compile(&[("models.toml", long)]).unwrap());
+    let compact = routes_without_origin(&compile(&[("models.toml", compact)]).unwrap());
+    assert_eq!(long.len(), 3);
+    assert_eq!(long, compact);
+}
+
+#[test]
+fn both_forms_mix_in_the_order_they_are_written() {
+    let text = "[[route]]\nid = \"a\"\nmethod = \"GET\"\npath = \"/v1/a\"\n\n\
+                [routes]\nb = \"GET /v1/b\"\nc.d = \"GET /v1/c/d\"\ne = \"POST /v1/e\"\n\n\
+                [[route]]\nid = \"f\"\nmethod = \"GET\"\npath = \"/v1/f\"\n";
+    let table = compile(&[("x.toml", text)]).unwrap();
+    let order: Vec<(&str, usize)> = table.routes.iter().map(|r| (r.id.as_str(), r.origin.line)).collect();
+    assert_eq!(order, [("a", 1), ("b", 7), ("c.d", 8), ("e", 9), ("f", 11)]);
+}
+
+#[test]
+fn a_compact_route_takes_part_in_override_and_duplicate_checks() {
+    let first = "[routes]\n\"x.get\" = \"GET /v1/x\"\n";
+    let again = "[[route]]\nid = \"x.get\"\nmethod = \"GET\"\npath = \"/v1/y\"\n";
+    let errors = compile(&[("a.toml", first), ("b.toml", again)]).unwrap_err();
+    assert!(errors.iter().any(|e| e.starts_with("b.toml:1:1: error: route id `x.get` is used twice")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("the first use is at a.toml:2:1")), "{errors:?}");
+    let replacing = "[[route]]\nid = \"x.get\"\noverride = true\nmethod = \"GET\"\npath = \"/v1/y\"\n";
+    let table = compile(&[("a.toml", first), ("b.toml", replacing)]).unwrap();
+    assert_eq!(table.routes.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(), ["/v1/y"]);
+}
+
+#[test]
+fn bad_lines_are_located_inside_the_string() {
+    let cases = [
+        ("\"x\" = \"GET\"", "x.toml:2:11: error: route `x` has no path after the method"),
+        ("\"x\" = \"/v1/x\"", "x.toml:2:8: error: route `x` starts with a path; the method comes first"),
+        ("\"x\" = \"GET  v1/x\"", "x.toml:2:13: error: route `x`: \"v1/x\" is not a path"),
+        ("\"x\" = \"\"", "x.toml:2:8: error: route `x` is empty"),
+        ("\"x\" = \"GTE /v1/x\"", "x.toml:2:8: error: unknown method \"GTE\""),
+        ("\"x\" = \"GET /v1/{a\"", "x.toml:2:12: error: "),
+        ("\"x y\" = \"GET /v1/x\"", "x.toml:2:1: error: route id \"x y\" is not valid"),
+        ("\"x\" = 3", "x.toml:2:7: error: invalid type: integer `3`, expected a route line"),
+    ];
+    for (line, expected) in cases {
+        let errors = compile(&[("x.toml", &format!("[routes]\n{line}\n"))]).unwrap_err();
+        assert!(errors.len() == 1 && errors[0].starts_with(expected), "{line}: {errors:?}");
+        assert!(errors[0].contains("hint:") || line.ends_with('3'), "{line}: no hint in {errors:?}");
+    }
+}
