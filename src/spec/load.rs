@@ -13,6 +13,10 @@ pub struct SourceFile {
     pub spec: SpecFile,
 }
 
+/// The file whose `[defaults]` apply to every file of its directory, under
+/// each file's own `[defaults]`. It may hold nothing else.
+pub const DIR_DEFAULTS_FILE: &str = "_defaults.toml";
+
 /// Spec files of a directory: `*.toml`, not hidden, in name order.
 /// Editor temp files and Kubernetes' `..data` folders are skipped;
 /// symlinks are followed.
@@ -80,9 +84,30 @@ pub fn parse_file(source: Source) -> Result<SourceFile, SpecError> {
         Ok(mut spec) => {
             let compact = std::mem::take(&mut spec.routes);
             super::compact::expand(&source, compact, &mut spec.route)?;
+            only_defaults(&source, &spec)?;
             Ok(SourceFile { source, spec })
         }
         Err(e) => Err(toml_error(&source, &e)),
+    }
+}
+
+/// A directory defaults file holds `[defaults]` and nothing else.
+fn only_defaults(source: &Source, spec: &SpecFile) -> Result<(), SpecError> {
+    if source.path.file_name().is_none_or(|name| name != DIR_DEFAULTS_FILE) {
+        return Ok(());
+    }
+    let first = [
+        spec.route.first().map(|r| (r.span().start, "a route")),
+        spec.upstream.values().next().map(|u| (u.span().start, "an upstream")),
+        spec.listener.values().next().map(|l| (l.span().start, "a listener")),
+    ];
+    match first.into_iter().flatten().min_by_key(|(at, _)| *at) {
+        None => Ok(()),
+        Some((at, what)) => Err(source
+            .error_at(at, format!("{DIR_DEFAULTS_FILE} holds {what}; it may only hold [defaults]"))
+            .with_hint(
+                "the defaults of this file apply to every file of the directory; move the rest to another file",
+            )),
     }
 }
 

@@ -12,11 +12,12 @@ mod compact;
 mod edge;
 pub mod guard;
 mod load;
+pub mod merge;
 pub mod retry;
 pub mod units;
 
 pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
-pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
+pub use load::{DIR_DEFAULTS_FILE, SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
 
 use std::collections::BTreeMap;
 
@@ -126,8 +127,9 @@ pub enum WhenKeyMissing {
     Forbid,
 }
 
-/// `[defaults]`: the route keys a file can set once for all its routes.
-#[derive(Debug, Default, Deserialize)]
+/// `[defaults]`: the route keys a file (or a directory's `_defaults.toml`)
+/// sets once for all its routes; see [`merge`] for how they combine.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDefaults {
     pub upstream: Option<Spanned<String>>,
@@ -320,8 +322,7 @@ pub struct HeaderPolicySpec {
     /// If set, only these client headers pass (case-insensitive).
     pub pass: Option<Vec<String>>,
     /// Client headers that never pass.
-    #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove: Option<Vec<String>>,
     /// Headers set upstream, replacing the client's.
     #[serde(default)]
     pub set: BTreeMap<String, Spanned<String>>,
@@ -344,8 +345,7 @@ pub struct QuerySpec {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseHeaderSpec {
-    #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove: Option<Vec<String>>,
     #[serde(default)]
     pub set: BTreeMap<String, Spanned<String>>,
 }
