@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code fails loudly
 
+use std::path::Path;
+
 use relay::compile::load_table;
 use relay::env::Env;
 use relay::table::Table;
@@ -97,4 +99,14 @@ fn bad_lines_are_located_inside_the_string() {
         assert!(errors.len() == 1 && errors[0].starts_with(expected), "{line}: {errors:?}");
         assert!(errors[0].contains("hint:") || line.ends_with('3'), "{line}: no hint in {errors:?}");
     }
+}
+#[test]
+fn the_shipped_routes_use_the_compact_form() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut compact = 0;
+    for entry in std::fs::read_dir(root.join("routes.d")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        compact += text.lines().filter(|l| l.contains(" = \"") && l.starts_with('"') && l.contains(" /v1/")).count();
+    }
+    assert!(compact >= 90, "only {compact} compact routes in routes.d/");
 }
