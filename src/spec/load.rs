@@ -128,6 +128,12 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, expected) = rest.split_once('`')?;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if names.first() == Some(&"at") && nearest(word, ["id", "method", "path", "summary"]).is_some() {
+        return Some(
+            "in a [routes] table the key is the id and `at` holds the rest: { at = \"GET /v1/x  Summary\", ... }"
+                .to_owned(),
+        );
+    }
     match nearest(word, names.iter().copied()) {
         Some(best) => Some(format!("did you mean `{best}`?")),
         None if !names.is_empty() => Some(format!("valid names here: {}", names.join(", "))),

@@ -14,10 +14,12 @@ pub mod guard;
 mod load;
 pub mod merge;
 pub mod retry;
+mod route;
 pub mod units;
 
 pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
 pub use load::{DIR_DEFAULTS_FILE, SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
+pub use route::{InlineRouteSpec, RouteSpec};
 
 use std::collections::BTreeMap;
 
@@ -142,69 +144,6 @@ pub struct RouteDefaults {
     pub body: Option<BodySpec>,
     pub retry: Option<Spanned<retry::RetrySpec>>,
     pub listeners: Option<Spanned<Vec<String>>>,
-}
-
-/// One `[[route]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteSpec {
-    /// Unique id across all files, e.g. `files.upload`.
-    pub id: Spanned<String>,
-    /// One method or several: `"GET"` or `["GET", "HEAD"]`.
-    pub method: Spanned<Methods>,
-    /// Inbound path pattern; `{name}` matches one segment.
-    pub path: Spanned<String>,
-    /// Upstream name; defaults to `[defaults].upstream`, or to the only upstream.
-    pub upstream: Option<Spanned<String>>,
-    /// Path below the upstream's `base_url`; may use `{name}` from `path`.
-    /// Defaults to `path` without its leading `/v1`.
-    pub upstream_path: Option<Spanned<String>>,
-    /// Overrides the upstream's `timeout` for this route.
-    pub timeout: Option<Spanned<String>>,
-    /// Overrides the upstream's `idle_timeout` for this route.
-    pub idle_timeout: Option<Spanned<String>>,
-    /// `stream` (default) or `buffer`.
-    #[serde(default)]
-    pub response: Option<ResponseMode>,
-    /// A public route needs no relay key.
-    pub public: Option<bool>,
-    /// Which client headers go upstream and which are set.
-    pub headers: Option<HeaderPolicySpec>,
-    /// Query parameters added when the client's query lacks them.
-    pub query: Option<QuerySpec>,
-    /// Response headers to drop or set.
-    pub response_headers: Option<ResponseHeaderSpec>,
-    /// Accepted content types and size limits of the request body.
-    pub body: Option<BodySpec>,
-    /// One-line summary for the generated API document.
-    pub summary: Option<String>,
-    /// Longer description for the generated API document.
-    pub description: Option<String>,
-    /// Tags for the generated API document.
-    pub tags: Option<Vec<String>>,
-    /// How the route appears in the generated OpenAPI and Actions documents.
-    pub openapi: Option<Spanned<OpenApiSpec>>,
-    /// When failed upstream requests are sent again.
-    pub retry: Option<Spanned<retry::RetrySpec>>,
-    /// Conditions that can deny the request before it is forwarded.
-    #[serde(default)]
-    pub guards: Vec<Spanned<guard::GuardSpec>>,
-    /// Request transforms (`[[route.transforms]]`, tagged by `type`).
-    #[serde(default)]
-    pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
-    /// The listeners serving this route (default: the `default` listener).
-    pub listeners: Option<Spanned<Vec<String>>>,
-    /// Serve a model list filtered, from a local file or with a fallback.
-    pub models: Option<Spanned<crate::model_list::ModelListSpec>>,
-    /// `http` (default) or `websocket`.
-    pub protocol: Option<Spanned<Protocol>>,
-    /// Limits of a `websocket` route (`[route.websocket]`).
-    pub websocket: Option<Spanned<WebSocketSpec>>,
-    /// Replaces the route with the same id defined in another file.
-    #[serde(default, rename = "override")]
-    pub replaces: bool,
-    /// This route's own CORS settings, or `false` for none (default: the listener's).
-    pub cors: Option<Spanned<RouteCorsSpec>>,
 }
 
 /// What a route relays: HTTP requests, or WebSocket sessions.
