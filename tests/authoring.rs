@@ -100,6 +100,14 @@ fn both_forms_mix_in_the_order_they_are_written() {
     let table = compile(&[("x.toml", text)]).unwrap();
     let order: Vec<(&str, usize)> = table.routes.iter().map(|r| (r.id.as_str(), r.origin.line)).collect();
     assert_eq!(order, [("a", 1), ("b", 7), ("c.d", 8), ("e", 9), ("f", 11)]);
+
+    // Sub-tables of `[routes]` can sit between `[[route]]` blocks.
+    let text = "[routes.x]\nget = \"GET /v1/x\"\n\n[[route]]\nid = \"y\"\nmethod = \"GET\"\npath = \"/v1/y\"\n\n\
+                [routes.z]\nget = \"GET /v1/z\"\ndelete = \"DELETE /v1/z\"\n";
+    let table = compile(&[("x.toml", text)]).unwrap();
+    let order: Vec<(&str, usize, usize)> =
+        table.routes.iter().map(|r| (r.id.as_str(), r.origin.line, r.origin.column)).collect();
+    assert_eq!(order, [("x.get", 2, 1), ("y", 4, 1), ("z.get", 10, 1), ("z.delete", 11, 1)]);
 }
 
 #[test]

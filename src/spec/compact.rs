@@ -78,7 +78,10 @@ fn entries<'de, A: MapAccess<'de>>(first: Option<Spanned<String>>, mut map: A) -
             Entry::One(entry) => out.push((key, entry)),
             Entry::Nested(inner) => {
                 for (id, entry) in inner.0 {
-                    let span = key.span().start..id.span().end;
+                    // `a.b = ...` is located at `a`; an entry of a `[routes.a]`
+                    // table at its own key, on its own line.
+                    let dotted = id.span().start <= key.span().end + 1;
+                    let span = if dotted { key.span().start..id.span().end } else { id.span() };
                     out.push((Spanned::new(span, format!("{}.{}", key.get_ref(), id.get_ref())), entry));
                 }
             }
