@@ -41,11 +41,14 @@ fn the_route(files: &[(&str, &str)]) -> String {
     without_origin(&format!("{:#?}", table.routes[0]))
 }
 
-/// A route's `{:#?}` without its own `origin` (its upstream's stays).
+/// A route's `{:#?}` without its own `origin` (its upstream's stays) and
+/// `defaulted`.
 fn without_origin(text: &str) -> String {
     let start = text.find("\n    origin: Origin {").expect("a route has an origin");
     let end = start + text[start..].find("\n    },").expect("the origin ends") + "\n    },".len();
-    let text = format!("{}{}", &text[..start], &text[end..]);
+    let mut text = format!("{}{}", &text[..start], &text[end..]);
+    // Where defaulted values come from differs between the forms by design.
+    text.truncate(text.find("\n    defaulted: [").expect("a route lists its defaulted keys"));
     // Each case compiles in its own temporary directory.
     text.lines()
         .map(|line| line.rsplit_once("/").filter(|_| line.contains("file: \"")).map_or(line, |(_, name)| name))
@@ -189,4 +192,34 @@ fn a_change_of_the_directory_defaults_reloads_every_file_of_the_directory() {
     let outcome = reloader.reload().expect("the change is seen");
     assert!(!outcome.errors.is_empty(), "{outcome:#?}");
     assert_eq!(upstreams(&reloader), ["other", "other"]);
+}
+
+#[test]
+fn each_defaulted_value_names_the_file_it_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir_defaults = "[defaults]\nupstream = \"other\"\ntimeout = \"30s\"\n\
+                        headers = { set = { \"X-Dir\" = \"d\", \"x-both\" = \"dir\" } }\n";
+    let file = format!(
+        "[defaults]\nupstream = \"openai\"\nheaders = {{ set = {{ \"X-Both\" = \"file\" }} }}\nbody = {{ max = \"1MiB\" }}\n\n\
+         {ROUTE}body = {{ accept = [\"application/json\"] }}\nheaders = {{ set = {{ \"X-Own\" = \"r\" }} }}\n"
+    );
+    write(dir.path(), &[("_defaults.toml", dir_defaults), ("x.toml", &file)]);
+    let table = load_table(dir.path(), &env()).unwrap();
+    let route = &table.routes[0];
+    let names = |path: &std::path::Path| path.file_name().unwrap().to_str().unwrap().to_owned();
+    let defaulted: Vec<(&str, String)> =
+        route.defaulted.iter().map(|(key, file)| (key.as_str(), names(file))).collect();
+    assert_eq!(
+        defaulted,
+        [
+            ("upstream", "x.toml".to_owned()),
+            ("timeout", "_defaults.toml".to_owned()),
+            ("headers.set.X-Both", "x.toml".to_owned()),
+            ("headers.set.X-Dir", "_defaults.toml".to_owned()),
+            ("body.max", "x.toml".to_owned()),
+        ]
+    );
+    let grouped: Vec<(String, Vec<&str>)> =
+        route.defaulted_by_file().into_iter().map(|(file, keys)| (names(file), keys)).collect();
+    assert_eq!(grouped[1], ("_defaults.toml".to_owned(), vec!["timeout", "headers.set.X-Dir"]));
 }

@@ -81,3 +81,8 @@ fn invalid_utf8_is_located_at_the_first_bad_byte() {
 fn compact_route_lines_are_located() {
     check_case("compact_routes");
 }
+
+#[test]
+fn directory_defaults_errors_are_reported_once_in_their_file() {
+    check_case("dir_defaults");
+}

@@ -14,12 +14,13 @@ use super::{keep, policies, values};
 use crate::diagnostics::{SpecError, nearest};
 use crate::env::Env;
 use crate::policy::retry::RetryPolicy;
-use crate::spec::{DIR_DEFAULTS_FILE, RouteDefaults, SourceFile};
+use crate::spec::{DIR_DEFAULTS_FILE, SourceFile};
 use crate::table::Upstream;
 
 /// The directory defaults of one directory: usable, or broken.
 pub enum DirDefaults<'a> {
-    Usable(&'a RouteDefaults),
+    /// The `_defaults.toml` whose `[defaults]` apply.
+    Usable(&'a SourceFile),
     Broken,
 }
 
@@ -37,7 +38,7 @@ pub fn by_directory<'a>(
         check(file, env, upstreams, broken_upstreams, errors);
         let defaults = match errors.len() > before {
             true => DirDefaults::Broken,
-            false => DirDefaults::Usable(&file.spec.defaults),
+            false => DirDefaults::Usable(file),
         };
         out.insert(directory(&file.source.path), defaults);
     }

@@ -79,7 +79,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     for file in files {
         let dir_defaults = match dir_defaults.get(&defaults::directory(&file.source.path)) {
             Some(defaults::DirDefaults::Broken) => continue,
-            Some(defaults::DirDefaults::Usable(defaults)) => Some(*defaults),
+            Some(defaults::DirDefaults::Usable(file)) => Some(*file),
             None => None,
         };
         let cx = route::Context {

@@ -12,6 +12,7 @@ use crate::diagnostics::{Source, SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
 use crate::spec::merge::{Merge, merged};
+use crate::spec::provenance::{self, Layer};
 use crate::spec::{RouteDefaults, RouteSpec};
 use std::path::Path;
 
@@ -28,7 +29,7 @@ pub struct Context<'a> {
     pub env: &'a Env,
     pub defaults: &'a RouteDefaults,
     /// The `_defaults.toml` of the file's directory, if there is one.
-    pub dir_defaults: Option<&'a RouteDefaults>,
+    pub dir_defaults: Option<&'a crate::spec::SourceFile>,
     pub upstreams: &'a HashMap<String, Arc<Upstream>>,
     /// Upstreams that failed to compile; routes using them fail silently.
     pub broken_upstreams: &'a HashSet<String>,
@@ -48,7 +49,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let at = spec.span().start;
     // The directory's defaults lie under the file's; they are located at
     // the route, as their own file is not this one.
-    let layered = cx.dir_defaults.map(|dir| cx.defaults.over(&dir.located_at(at)));
+    let layered = cx.dir_defaults.map(|dir| cx.defaults.over(&dir.spec.defaults.located_at(at)));
     let defaults = layered.as_ref().unwrap_or(cx.defaults);
     let spec = spec.get_ref();
     let before = errors.len();
@@ -130,8 +131,19 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         docs: docs(src, spec, defaults, openapi, schemas, protocol?),
         protocol: protocol?,
         origin: Origin { file: src.path.clone(), line, column },
+        defaulted: defaulted(spec, cx),
     };
     Some(Compiled { route, segments: segments? })
+}
+
+/// The keys a default supplies, with the file that holds it.
+fn defaulted(spec: &RouteSpec, cx: &Context<'_>) -> Vec<(String, std::path::PathBuf)> {
+    let dir = cx.dir_defaults.map(|file| &file.spec.defaults);
+    let from = |layer| match (layer, cx.dir_defaults) {
+        (Layer::Directory, Some(file)) => file.source.path.clone(),
+        _ => cx.source.path.clone(),
+    };
+    provenance::defaulted(spec, cx.defaults, dir).into_iter().map(|(key, layer)| (key, from(layer))).collect()
 }
 
 /// Compiles `[[route.transforms]]`; schemas come from the `schemas/` folder

@@ -13,6 +13,7 @@ mod edge;
 pub mod guard;
 mod load;
 pub mod merge;
+pub mod provenance;
 pub mod retry;
 mod route;
 pub mod units;
