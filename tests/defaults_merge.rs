@@ -223,3 +223,17 @@ fn each_defaulted_value_names_the_file_it_comes_from() {
         route.defaulted_by_file().into_iter().map(|(file, keys)| (names(file), keys)).collect();
     assert_eq!(grouped[1], ("_defaults.toml".to_owned(), vec!["timeout", "headers.set.X-Dir"]));
 }
+
+#[test]
+fn directory_defaults_stay_in_their_directory() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write(
+        a.path(),
+        &[("_defaults.toml", "[defaults]\nupstream = \"other\"\n"), ("a.toml", "[routes]\na = \"GET /v1/a\"\n")],
+    );
+    std::fs::write(b.path().join("b.toml"), "[routes]\nb = \"GET /v1/b\"\n[defaults]\nupstream = \"openai\"\n")
+        .unwrap();
+    let table = relay::compile::load_dirs(&[a.path().to_path_buf(), b.path().to_path_buf()], &env()).unwrap();
+    let upstreams: Vec<(&str, &str)> = table.routes.iter().map(|r| (r.id.as_str(), r.upstream.name.as_str())).collect();
+    assert_eq!(upstreams, [("a", "other"), ("b", "openai")]);
+}
