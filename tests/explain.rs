@@ -122,3 +122,8 @@ fn bodies_are_redacted_too() {
     let args = ["POST", "/v1/chat/completions", "-H", "content-type: application/json", "--body", "secret_body.json"];
     check_shipped("secret_body", &args);
 }
+
+#[test]
+fn sources_name_the_file_of_each_defaulted_value() {
+    check_shipped("sources", &["GET", "/v1/threads/thread_1", "--sources"]);
+}

@@ -76,3 +76,13 @@ fn overrides_must_replace_one_definition_and_inherit_a_known_listener() {
 fn invalid_utf8_is_located_at_the_first_bad_byte() {
     check_case("not_utf8");
 }
+
+#[test]
+fn compact_route_lines_are_located() {
+    check_case("compact_routes");
+}
+
+#[test]
+fn directory_defaults_errors_are_reported_once_in_their_file() {
+    check_case("dir_defaults");
+}

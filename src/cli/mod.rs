@@ -61,6 +61,9 @@ pub enum Command {
         /// The listener the request arrives on (default: `default`).
         #[arg(long)]
         listener: Option<String>,
+        /// Also show which values of the route come from defaults, and from which file.
+        #[arg(long)]
+        sources: bool,
     },
     /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
     Openapi {
@@ -83,6 +86,9 @@ pub enum Command {
         /// Print a JSON array instead of lines.
         #[arg(long)]
         json: bool,
+        /// Also show which values of each route come from defaults, and from which file.
+        #[arg(long)]
+        sources: bool,
     },
 }
 
@@ -109,19 +115,19 @@ pub fn main() -> ExitCode {
             }
             None => ExitCode::FAILURE,
         },
-        Command::Explain { routes, method, path, headers, body, listener } => match load(&routes, &env) {
+        Command::Explain { routes, method, path, headers, body, listener, sources } => match load(&routes, &env) {
             Some(live) => explain(
                 &live,
                 &method,
-                crate::explain::Request { target: path, listener, ..Default::default() },
+                crate::explain::Request { target: path, listener, sources, ..Default::default() },
                 &headers,
                 body.as_deref(),
             ),
             None => ExitCode::FAILURE,
         },
         Command::Keys(command) => keys::run(command),
-        Command::Routes { routes, json } => match load(&routes, &env) {
-            Some(live) => print_routes(&live.table, json),
+        Command::Routes { routes, json, sources } => match load(&routes, &env) {
+            Some(live) => print_routes(&live.table, json, sources),
             None => ExitCode::FAILURE,
         },
         Command::Openapi { routes, actions, server_url } => {
@@ -235,14 +241,14 @@ fn explain(
     ExitCode::SUCCESS
 }
 
-fn print_routes(table: &crate::table::Table, json: bool) -> ExitCode {
+fn print_routes(table: &crate::table::Table, json: bool, sources: bool) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     let result = if json {
         let list: Vec<_> = table
             .routes
             .iter()
             .map(|r| {
-                serde_json::json!({
+                let mut item = serde_json::json!({
                     "id": r.id,
                     "methods": r.methods.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
                     "path": r.path,
@@ -252,7 +258,16 @@ fn print_routes(table: &crate::table::Table, json: bool) -> ExitCode {
                     "listeners": r.listeners,
                     "file": r.origin.file,
                     "line": r.origin.line,
-                })
+                });
+                if sources {
+                    let from: serde_json::Map<String, serde_json::Value> = r
+                        .defaulted
+                        .iter()
+                        .map(|(key, file)| (key.clone(), file.display().to_string().into()))
+                        .collect();
+                    item["defaults"] = from.into();
+                }
+                item
             })
             .collect();
         writeln!(stdout, "{}", serde_json::Value::Array(list))
@@ -260,7 +275,13 @@ fn print_routes(table: &crate::table::Table, json: bool) -> ExitCode {
         table.routes.iter().try_for_each(|r| {
             let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
             let target = r.upstream_path.display(&r.params);
-            writeln!(stdout, "{:<40} {:<12} {:<60} {} {}", r.id, methods.join(","), r.path, r.upstream.name, target)
+            writeln!(stdout, "{:<40} {:<12} {:<60} {} {}", r.id, methods.join(","), r.path, r.upstream.name, target)?;
+            if sources {
+                for (file, keys) in r.defaulted_by_file() {
+                    writeln!(stdout, "    from {}: {}", file.display(), keys.join(", "))?;
+                }
+            }
+            Ok(())
         })
     };
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }

@@ -5,11 +5,13 @@
 //! the full list of located errors. A table that fails never serves.
 
 mod consumers;
+mod defaults;
 mod edge;
 mod inherit;
 mod listeners;
 mod overrides;
 mod path;
+mod policies;
 mod route;
 mod schemas;
 mod upstream;
@@ -73,11 +75,18 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     let mut segments = Vec::new();
     let mut overriding_routes = HashSet::new();
     let schemas = schemas::SchemaStore::default();
+    let dir_defaults = defaults::by_directory(files, env, &upstreams, &broken, &mut errors);
     for file in files {
+        let dir_defaults = match dir_defaults.get(&defaults::directory(&file.source.path)) {
+            Some(defaults::DirDefaults::Broken) => continue,
+            Some(defaults::DirDefaults::Usable(file)) => Some(*file),
+            None => None,
+        };
         let cx = route::Context {
             source: &file.source,
             env,
             defaults: &file.spec.defaults,
+            dir_defaults,
             upstreams: &upstreams,
             broken_upstreams: &broken,
             schemas: &schemas,

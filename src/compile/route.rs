@@ -1,39 +1,35 @@
-//! Compiling one `[[route]]` with its file's `[defaults]`.
+//! Compiling one `[[route]]` with its file's `[defaults]` and its
+//! directory's `_defaults.toml`, merged (see [`crate::spec::merge`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::http::header::{self, HeaderName};
 use toml::Spanned;
 
-use super::{path, values, websocket};
+use super::{path, policies, values, websocket};
 use crate::diagnostics::{Source, SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
-use crate::spec::{BodySpec, HeaderPolicySpec, ResponseHeaderSpec, RouteDefaults, RouteSpec};
+use crate::spec::merge::{Merge, merged};
+use crate::spec::provenance::{self, Layer};
+use crate::spec::{RouteDefaults, RouteSpec};
 use std::path::Path;
 
 use crate::policy::guard::Guard;
 use crate::policy::retry::RetryPolicy;
 use crate::spec::guard::GuardSpec;
 use crate::spec::retry::RetrySpec;
-use crate::table::{BodyRules, HeaderPolicy, Origin, Protocol, ResponseHeaderPolicy, Route, RouteDocs, Upstream};
+use crate::table::{Origin, Protocol, Route, RouteDocs, Upstream};
 use crate::transforms::{Pipeline, Transform, TransformSpec};
-
-const DEFAULT_MAX_BODY: u64 = 512 * 1024 * 1024;
-const DEFAULT_BODY_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
-const DEFAULT_MAX_RESPONSE: u64 = 16 * 1024 * 1024;
-
-/// Headers the relay manages itself; a spec may not set them.
-const MANAGED_HEADERS: [HeaderName; 5] =
-    [header::HOST, header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION, header::UPGRADE];
 
 /// What a route is compiled against.
 pub struct Context<'a> {
     pub source: &'a Source,
     pub env: &'a Env,
     pub defaults: &'a RouteDefaults,
+    /// The `_defaults.toml` of the file's directory, if there is one.
+    pub dir_defaults: Option<&'a crate::spec::SourceFile>,
     pub upstreams: &'a HashMap<String, Arc<Upstream>>,
     /// Upstreams that failed to compile; routes using them fail silently.
     pub broken_upstreams: &'a HashSet<String>,
@@ -50,7 +46,11 @@ pub struct Compiled {
 /// Checks one route; every problem found is pushed to `errors`.
 pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut Vec<SpecError>) -> Option<Compiled> {
     let src = cx.source;
-    let (defaults, at) = (cx.defaults, spec.span().start);
+    let at = spec.span().start;
+    // The directory's defaults lie under the file's; they are located at
+    // the route, as their own file is not this one.
+    let layered = cx.dir_defaults.map(|dir| cx.defaults.over(&dir.spec.defaults.located_at(at)));
+    let defaults = layered.as_ref().unwrap_or(cx.defaults);
     let spec = spec.get_ref();
     let before = errors.len();
 
@@ -87,14 +87,17 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         Some(u) => super::keep(errors, values::duration_or(src, idle, "idle_timeout", u.idle_timeout)),
         None => None,
     };
-    let headers = spec.headers.as_ref().or(defaults.headers.as_ref());
-    let headers = super::keep(errors, header_policy(src, cx.env, headers, at));
-    let response_headers = spec.response_headers.as_ref().or(defaults.response_headers.as_ref());
-    let response_headers = super::keep(errors, response_header_policy(src, cx.env, response_headers, at));
-    let body = super::keep(errors, body_rules(src, spec.body.as_ref().or(defaults.body.as_ref()), at));
+    let headers = merged(spec.headers.as_ref(), defaults.headers.as_ref());
+    let headers = super::keep(errors, policies::header_policy(src, cx.env, headers.as_ref(), at));
+    let response_headers = merged(spec.response_headers.as_ref(), defaults.response_headers.as_ref());
+    let response_headers =
+        super::keep(errors, policies::response_header_policy(src, cx.env, response_headers.as_ref(), at));
+    let body = merged(spec.body.as_ref(), defaults.body.as_ref());
+    let body = super::keep(errors, policies::body_rules(src, body.as_ref(), at));
     let transforms = super::keep(errors, transforms(src, &spec.transforms, at));
     let guards = super::keep(errors, guards(src, &spec.guards, &params));
-    let retry = super::keep(errors, retry_policy(src, spec.retry.as_ref().or(defaults.retry.as_ref()), &params));
+    let retry = merged(spec.retry.as_ref(), defaults.retry.as_ref());
+    let retry = super::keep(errors, retry_policy(src, retry.as_ref(), &params));
     let listeners = super::keep(errors, listeners(src, spec.listeners.as_ref().or(defaults.listeners.as_ref())));
     let models = super::keep(errors, model_list(src, spec.models.as_ref()));
     let protocol = super::keep(errors, websocket::protocol(src, spec, methods.as_deref(), at));
@@ -128,8 +131,19 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         docs: docs(src, spec, defaults, openapi, schemas, protocol?),
         protocol: protocol?,
         origin: Origin { file: src.path.clone(), line, column },
+        defaulted: defaulted(spec, cx),
     };
     Some(Compiled { route, segments: segments? })
+}
+
+/// The keys a default supplies, with the file that holds it.
+fn defaulted(spec: &RouteSpec, cx: &Context<'_>) -> Vec<(String, std::path::PathBuf)> {
+    let dir = cx.dir_defaults.map(|file| &file.spec.defaults);
+    let from = |layer| match (layer, cx.dir_defaults) {
+        (Layer::Directory, Some(file)) => file.source.path.clone(),
+        _ => cx.source.path.clone(),
+    };
+    provenance::defaulted(spec, cx.defaults, dir).into_iter().map(|(key, layer)| (key, from(layer))).collect()
 }
 
 /// Compiles `[[route.transforms]]`; schemas come from the `schemas/` folder
@@ -298,83 +312,6 @@ fn upstream(
             None => format!("defined upstreams: {}", defined.join(", ")),
         };
         Some(src.error_at(name.span().start, format!("unknown upstream {:?}", name.get_ref())).with_hint(hint))
-    })
-}
-
-fn header_names(src: &Source, at: usize, names: &[String]) -> Result<Vec<HeaderName>, SpecError> {
-    names.iter().map(|n| values::header_name(src, at, n)).collect()
-}
-
-fn header_settings(
-    src: &Source,
-    env: &Env,
-    map: &std::collections::BTreeMap<String, Spanned<String>>,
-) -> Result<Vec<(HeaderName, actix_web::http::header::HeaderValue)>, SpecError> {
-    let mut out = Vec::new();
-    for (name, value) in map {
-        let header = values::header_name(src, value.span().start, name)?;
-        if MANAGED_HEADERS.contains(&header) {
-            return Err(src
-                .error_at(value.span().start, format!("`{name}` is managed by the relay and cannot be set"))
-                .with_hint("the relay sets Host, Content-Length and the connection headers itself"));
-        }
-        if let Some(value) = values::header_value(src, env, name, value)? {
-            out.push((header, value));
-        }
-    }
-    Ok(out)
-}
-
-fn header_policy(
-    src: &Source,
-    env: &Env,
-    spec: Option<&HeaderPolicySpec>,
-    at: usize,
-) -> Result<HeaderPolicy, SpecError> {
-    let Some(spec) = spec else { return Ok(HeaderPolicy::default()) };
-    Ok(HeaderPolicy {
-        pass: spec.pass.as_deref().map(|names| header_names(src, at, names)).transpose()?,
-        remove: header_names(src, at, &spec.remove)?,
-        set: header_settings(src, env, &spec.set)?,
-        default: header_settings(src, env, &spec.default)?,
-    })
-}
-
-fn response_header_policy(
-    src: &Source,
-    env: &Env,
-    spec: Option<&ResponseHeaderSpec>,
-    at: usize,
-) -> Result<ResponseHeaderPolicy, SpecError> {
-    let Some(spec) = spec else { return Ok(ResponseHeaderPolicy::default()) };
-    Ok(ResponseHeaderPolicy {
-        remove: header_names(src, at, &spec.remove)?,
-        set: header_settings(src, env, &spec.set)?,
-    })
-}
-
-fn body_rules(src: &Source, spec: Option<&BodySpec>, at: usize) -> Result<BodyRules, SpecError> {
-    let empty = BodySpec::default();
-    let spec = spec.unwrap_or(&empty);
-    let mut accept = Vec::new();
-    for media in spec.accept.iter().flatten() {
-        let media = media.trim().to_ascii_lowercase();
-        let valid = media.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/'));
-        if !valid {
-            return Err(src
-                .error_at(at, format!("`body.accept` entry {media:?} is not a media type"))
-                .with_hint("write types such as \"application/json\", \"multipart/form-data\" or \"audio/*\""));
-        }
-        accept.push(media);
-    }
-    Ok(BodyRules {
-        accept,
-        max: spec.max.as_ref().map_or(Ok(DEFAULT_MAX_BODY), |v| values::size(src, v, "body.max"))?,
-        idle_timeout: values::duration_or(src, spec.idle_timeout.as_ref(), "body.idle_timeout", DEFAULT_BODY_IDLE)?,
-        max_response: spec
-            .max_response
-            .as_ref()
-            .map_or(Ok(DEFAULT_MAX_RESPONSE), |v| values::size(src, v, "body.max_response"))?,
     })
 }
 

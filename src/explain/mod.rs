@@ -39,6 +39,8 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
     /// The listener the request arrives on (default: `default`).
     pub listener: Option<String>,
+    /// Also report the values the route takes from defaults, by file.
+    pub sources: bool,
 }
 
 impl Request {
@@ -102,6 +104,11 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
     };
     let route = &table.routes[resolved.route];
     let _ = writeln!(out, "route: {} ({})", route.id, route.origin);
+    if request.sources {
+        for (file, keys) in route.defaulted_by_file() {
+            let _ = writeln!(out, "  from {}: {}", file.display(), keys.join(", "));
+        }
+    }
     checks(table, route, &inbound, &mut out);
     let recorder = match Recorder::new(table) {
         Ok(recorder) => recorder,

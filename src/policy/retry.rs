@@ -70,7 +70,10 @@ pub enum Failure {
 impl RetryPolicy {
     /// Compiles a policy; `verify_path` is the parsed `verify.path`.
     pub fn compile(spec: &RetrySpec, verify_path: Option<PathTemplate>) -> Result<Self, String> {
-        if !(1..=10).contains(&spec.attempts) {
+        let Some(attempts) = spec.attempts else {
+            return Err("`retry` needs `attempts` (1 to 10), here or in a default".into());
+        };
+        if !(1..=10).contains(&attempts) {
             return Err("`retry.attempts` must be between 1 and 10".into());
         }
         let duration = |value: &Option<String>, key: &str, default: Duration| -> Result<Duration, String> {
@@ -81,13 +84,13 @@ impl RetryPolicy {
             return Err(format!("`retry.on_status` holds {bad}; only 4xx and 5xx statuses can be retried"));
         }
         Ok(RetryPolicy {
-            attempts: spec.attempts,
-            backoff: spec.backoff,
+            attempts,
+            backoff: spec.backoff.unwrap_or_default(),
             base: duration(&spec.base, "base", Duration::from_millis(250))?,
             max: duration(&spec.max, "max", Duration::from_secs(5))?,
             on_status,
-            on_connect_error: spec.on_connect_error,
-            allow_post: spec.allow_post,
+            on_connect_error: spec.on_connect_error.unwrap_or(true),
+            allow_post: spec.allow_post.unwrap_or(false),
             verify: match (&spec.verify, verify_path) {
                 (Some(verify), Some(path)) => Some(Verify {
                     path,

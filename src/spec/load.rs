@@ -13,6 +13,10 @@ pub struct SourceFile {
     pub spec: SpecFile,
 }
 
+/// The file whose `[defaults]` apply to every file of its directory, under
+/// each file's own `[defaults]`. It may hold nothing else.
+pub const DIR_DEFAULTS_FILE: &str = "_defaults.toml";
+
 /// Spec files of a directory: `*.toml`, not hidden, in name order.
 /// Editor temp files and Kubernetes' `..data` folders are skipped;
 /// symlinks are followed.
@@ -77,8 +81,33 @@ fn not_utf8(path: &Path, bytes: &[u8], valid_up_to: usize) -> SpecError {
 /// Parses one spec file's text.
 pub fn parse_file(source: Source) -> Result<SourceFile, SpecError> {
     match toml::from_str::<SpecFile>(&source.text) {
-        Ok(spec) => Ok(SourceFile { source, spec }),
+        Ok(mut spec) => {
+            let compact = std::mem::take(&mut spec.routes);
+            super::compact::expand(&source, compact, &mut spec.route)?;
+            only_defaults(&source, &spec)?;
+            Ok(SourceFile { source, spec })
+        }
         Err(e) => Err(toml_error(&source, &e)),
+    }
+}
+
+/// A directory defaults file holds `[defaults]` and nothing else.
+fn only_defaults(source: &Source, spec: &SpecFile) -> Result<(), SpecError> {
+    if source.path.file_name().is_none_or(|name| name != DIR_DEFAULTS_FILE) {
+        return Ok(());
+    }
+    let first = [
+        spec.route.first().map(|r| (r.span().start, "a route")),
+        spec.upstream.values().next().map(|u| (u.span().start, "an upstream")),
+        spec.listener.values().next().map(|l| (l.span().start, "a listener")),
+    ];
+    match first.into_iter().flatten().min_by_key(|(at, _)| *at) {
+        None => Ok(()),
+        Some((at, what)) => Err(source
+            .error_at(at, format!("{DIR_DEFAULTS_FILE} holds {what}; it may only hold [defaults]"))
+            .with_hint(
+                "the defaults of this file apply to every file of the directory; move the rest to another file",
+            )),
     }
 }
 
@@ -99,6 +128,12 @@ fn unknown_name_hint(message: &str) -> Option<String> {
     let rest = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, expected) = rest.split_once('`')?;
     let names: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    if names.first() == Some(&"at") && nearest(word, ["id", "method", "path", "summary"]).is_some() {
+        return Some(
+            "in a [routes] table the key is the id and `at` holds the rest: { at = \"GET /v1/x  Summary\", ... }"
+                .to_owned(),
+        );
+    }
     match nearest(word, names.iter().copied()) {
         Some(best) => Some(format!("did you mean `{best}`?")),
         None if !names.is_empty() => Some(format!("valid names here: {}", names.join(", "))),

@@ -8,15 +8,20 @@
 //!
 //! The full format is documented in `docs/spec-format.md`.
 
+mod compact;
 pub mod consumer;
 mod edge;
 pub mod guard;
 mod load;
+pub mod merge;
+pub mod provenance;
 pub mod retry;
+mod route;
 pub mod units;
 
 pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};
-pub use load::{SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
+pub use load::{DIR_DEFAULTS_FILE, SourceFile, is_spec_file_name, load_dir, parse_file, read_spec, spec_paths};
+pub use route::{InlineRouteSpec, RouteSpec};
 
 use std::collections::BTreeMap;
 
@@ -33,9 +38,14 @@ pub struct SpecFile {
     /// Values every `[[route]]` of this file inherits unless it sets its own.
     #[serde(default)]
     pub defaults: RouteDefaults,
-    /// The routes of this file, in order.
+    /// The routes of this file, in order; after parsing this includes the
+    /// entries of `[routes]`, expanded.
     #[serde(default)]
     pub route: Vec<Spanned<RouteSpec>>,
+    /// `[routes]`: plain passthrough routes, one line each (see [`compact`]).
+    /// Empty once the file is parsed.
+    #[serde(default)]
+    pub routes: compact::CompactRoutes,
     /// Extra listeners this file declares, by name. Names are global across
     /// files; `default` is the listener of `relay serve --listen`.
     #[serde(default)]
@@ -130,8 +140,9 @@ pub enum WhenKeyMissing {
     Forbid,
 }
 
-/// `[defaults]`: the route keys a file can set once for all its routes.
-#[derive(Debug, Default, Deserialize)]
+/// `[defaults]`: the route keys a file (or a directory's `_defaults.toml`)
+/// sets once for all its routes; see [`merge`] for how they combine.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDefaults {
     pub upstream: Option<Spanned<String>>,
@@ -144,69 +155,6 @@ pub struct RouteDefaults {
     pub body: Option<BodySpec>,
     pub retry: Option<Spanned<retry::RetrySpec>>,
     pub listeners: Option<Spanned<Vec<String>>>,
-}
-
-/// One `[[route]]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteSpec {
-    /// Unique id across all files, e.g. `files.upload`.
-    pub id: Spanned<String>,
-    /// One method or several: `"GET"` or `["GET", "HEAD"]`.
-    pub method: Spanned<Methods>,
-    /// Inbound path pattern; `{name}` matches one segment.
-    pub path: Spanned<String>,
-    /// Upstream name; defaults to `[defaults].upstream`, or to the only upstream.
-    pub upstream: Option<Spanned<String>>,
-    /// Path below the upstream's `base_url`; may use `{name}` from `path`.
-    /// Defaults to `path` without its leading `/v1`.
-    pub upstream_path: Option<Spanned<String>>,
-    /// Overrides the upstream's `timeout` for this route.
-    pub timeout: Option<Spanned<String>>,
-    /// Overrides the upstream's `idle_timeout` for this route.
-    pub idle_timeout: Option<Spanned<String>>,
-    /// `stream` (default) or `buffer`.
-    #[serde(default)]
-    pub response: Option<ResponseMode>,
-    /// A public route needs no relay key.
-    pub public: Option<bool>,
-    /// Which client headers go upstream and which are set.
-    pub headers: Option<HeaderPolicySpec>,
-    /// Query parameters added when the client's query lacks them.
-    pub query: Option<QuerySpec>,
-    /// Response headers to drop or set.
-    pub response_headers: Option<ResponseHeaderSpec>,
-    /// Accepted content types and size limits of the request body.
-    pub body: Option<BodySpec>,
-    /// One-line summary for the generated API document.
-    pub summary: Option<String>,
-    /// Longer description for the generated API document.
-    pub description: Option<String>,
-    /// Tags for the generated API document.
-    pub tags: Option<Vec<String>>,
-    /// How the route appears in the generated OpenAPI and Actions documents.
-    pub openapi: Option<Spanned<OpenApiSpec>>,
-    /// When failed upstream requests are sent again.
-    pub retry: Option<Spanned<retry::RetrySpec>>,
-    /// Conditions that can deny the request before it is forwarded.
-    #[serde(default)]
-    pub guards: Vec<Spanned<guard::GuardSpec>>,
-    /// Request transforms (`[[route.transforms]]`, tagged by `type`).
-    #[serde(default)]
-    pub transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
-    /// The listeners serving this route (default: the `default` listener).
-    pub listeners: Option<Spanned<Vec<String>>>,
-    /// Serve a model list filtered, from a local file or with a fallback.
-    pub models: Option<Spanned<crate::model_list::ModelListSpec>>,
-    /// `http` (default) or `websocket`.
-    pub protocol: Option<Spanned<Protocol>>,
-    /// Limits of a `websocket` route (`[route.websocket]`).
-    pub websocket: Option<Spanned<WebSocketSpec>>,
-    /// Replaces the route with the same id defined in another file.
-    #[serde(default, rename = "override")]
-    pub replaces: bool,
-    /// This route's own CORS settings, or `false` for none (default: the listener's).
-    pub cors: Option<Spanned<RouteCorsSpec>>,
 }
 
 /// What a route relays: HTTP requests, or WebSocket sessions.
@@ -324,8 +272,7 @@ pub struct HeaderPolicySpec {
     /// If set, only these client headers pass (case-insensitive).
     pub pass: Option<Vec<String>>,
     /// Client headers that never pass.
-    #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove: Option<Vec<String>>,
     /// Headers set upstream, replacing the client's.
     #[serde(default)]
     pub set: BTreeMap<String, Spanned<String>>,
@@ -348,8 +295,7 @@ pub struct QuerySpec {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseHeaderSpec {
-    #[serde(default)]
-    pub remove: Vec<String>,
+    pub remove: Option<Vec<String>>,
     #[serde(default)]
     pub set: BTreeMap<String, Spanned<String>>,
 }

@@ -3,20 +3,22 @@
 
 use serde::Deserialize;
 
-/// `retry = { ... }` as written.
-#[derive(Debug, Clone, Deserialize)]
+/// `retry = { ... }` as written. Every key is optional here so that
+/// defaults merge key by key; `attempts` must be set by the route or a
+/// default (compiling checks it).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
-    pub attempts: u32,
-    #[serde(default)]
-    pub backoff: Backoff,
+    pub attempts: Option<u32>,
+    /// Default `exponential`.
+    pub backoff: Option<Backoff>,
     pub base: Option<String>,
     pub max: Option<String>,
     pub on_status: Option<Vec<u16>>,
-    #[serde(default = "yes")]
-    pub on_connect_error: bool,
-    #[serde(default)]
-    pub allow_post: bool,
+    /// Default `true`.
+    pub on_connect_error: Option<bool>,
+    /// Default `false`.
+    pub allow_post: Option<bool>,
     pub verify: Option<VerifySpec>,
 }
 
@@ -26,10 +28,6 @@ pub struct RetrySpec {
 pub struct VerifySpec {
     pub path: String,
     pub success_when: String,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

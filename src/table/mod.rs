@@ -199,6 +199,23 @@ pub struct Route {
     pub protocol: Protocol,
     pub docs: RouteDocs,
     pub origin: Origin,
+    /// The keys whose value a default supplies (dotted, e.g. `body.max`),
+    /// with the file holding it: the route's own, or its `_defaults.toml`.
+    pub defaulted: Vec<(String, std::path::PathBuf)>,
+}
+
+impl Route {
+    /// [`Route::defaulted`] grouped by file, in order of first appearance.
+    pub fn defaulted_by_file(&self) -> Vec<(&std::path::Path, Vec<&str>)> {
+        let mut out: Vec<(&std::path::Path, Vec<&str>)> = Vec::new();
+        for (key, file) in &self.defaulted {
+            match out.iter_mut().find(|(seen, _)| *seen == file.as_path()) {
+                Some((_, keys)) => keys.push(key),
+                None => out.push((file, vec![key])),
+            }
+        }
+        out
+    }
 }
 
 /// What a compiled route relays.
