@@ -162,8 +162,23 @@ async fn bob_spends_his_daily_tokens_then_gets_insufficient_quota() {
     }
     assert_eq!(usage_seen.unwrap().total_tokens, 9);
     wait_for_window(&relay, "bob", "budget_tokens", 9).await;
-    // Every answer uses 9 tokens: 27 more leave 252 used of 250.
-    for _ in 0..27 {
+    // Streamed without asking for the usage: the relay asks (and counts
+    // it), and the client's stream has no usage chunk.
+    let mut quiet = chat("gpt-4o-mini", true);
+    quiet.stream_options = None;
+    let mut stream = bob.chat().create_stream(quiet).await.unwrap();
+    let mut chunks = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.unwrap();
+        assert!(chunk.usage.is_none() && !chunk.choices.is_empty(), "{chunk:?}");
+        chunks += 1;
+    }
+    assert_eq!(chunks, 3);
+    let sent: Value = serde_json::from_slice(&upstream.last().body).unwrap();
+    assert_eq!(sent["stream_options"], json!({"include_usage": true}));
+    wait_for_window(&relay, "bob", "budget_tokens", 18).await;
+    // Every answer uses 9 tokens: 26 more leave 252 used of 250.
+    for _ in 0..26 {
         bob.chat().create(chat("gpt-4o-mini", false)).await.unwrap();
     }
     wait_for_window(&relay, "bob", "budget_tokens", 252).await;

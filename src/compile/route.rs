@@ -121,6 +121,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         public: spec.public.or(defaults.public).unwrap_or(false),
         headers: headers?,
         query_defaults: query_defaults(spec.query.as_ref()),
+        stream_usage: spec.stream_usage.unwrap_or(false),
         response_headers: response_headers?,
         body: body?,
         transforms: transforms?,

@@ -143,6 +143,7 @@ pub async fn handle(req: HttpRequest, payload: web::Payload, worker: web::Data<W
             .and_then(|index| live.table.consumers.list.get(index))
             .map(|c| c.name.clone()),
         ticket: exchange.ticket.take(),
+        usage: exchange.usage.take(),
     };
     response.map_body(|_, body| BoxBody::new(Finished::new(body, closing)))
 }
@@ -212,6 +213,12 @@ async fn serve(
                 log.map(|log| log.chunks(Direction::UpstreamChunk)),
             );
             let (status, headers) = (answer.status(), answer.headers());
+            // A consumer's answer: its usage is read as it passes.
+            let counted = status.is_success() && exchange.ticket.borrow().is_some();
+            let scanner = counted.then(crate::quota::tap::SharedScanner::default);
+            let hide = counted && exchange.hide_usage.get() && crate::media::is_event_stream(headers);
+            exchange.usage.replace(scanner.clone());
+            let upstream_body = crate::quota::tap::UsageTap::new(upstream_body, scanner, hide);
             let log = log.cloned();
             Ok(response::relay_response(table.clone(), route, status, headers, upstream_body, translate, log).await)
         }

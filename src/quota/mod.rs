@@ -24,6 +24,7 @@ pub mod counters;
 pub mod memory;
 pub mod redis;
 pub mod saved;
+pub mod tap;
 pub mod ticket;
 pub mod totals;
 pub mod usage;

@@ -124,5 +124,10 @@ route_specs! {
         replaces: bool,
         /// This route's own CORS settings, or `false` for none (default: the listener's).
         cors: Option<Spanned<RouteCorsSpec>>,
+        /// For a consumer's streamed chat completion that did not ask for
+        /// its usage: ask the upstream for it (`stream_options.include_usage`)
+        /// so the consumer's tokens are counted, and keep the usage chunk
+        /// from the client.
+        stream_usage: Option<bool>,
     }
 }

@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
+use super::admit::BodyShape;
 use crate::error::RelayError;
 use crate::table::BodyRules;
 
@@ -83,6 +84,29 @@ where
                 }
                 collected.extend_from_slice(&chunk);
             }
+        }
+    }
+}
+
+/// Reads what is left of `body` whole, with the route's limits, and puts
+/// it back as bytes (its shape becomes its size): for a stage that needs
+/// the whole JSON body before anything is sent. `None` without a body.
+pub async fn hold_whole(
+    body: &mut Option<ClientBody>,
+    shape: &mut BodyShape,
+    rules: &BodyRules,
+    total: Duration,
+) -> Result<Option<Bytes>, RelayError> {
+    let Some(mut client) = body.take() else { return Ok(None) };
+    match read_limited(&mut client, rules.max, rules.idle_timeout, total).await {
+        Ok(bytes) => {
+            *shape = BodyShape::Sized(bytes.len() as u64);
+            *body = Some(ClientBody::Bytes(Some(bytes.clone())));
+            Ok(Some(bytes))
+        }
+        Err(error) => {
+            *body = Some(client);
+            Err(error)
         }
     }
 }

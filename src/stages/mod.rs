@@ -6,7 +6,8 @@
 //!    A WebSocket route leaves here ([`Outcome::WebSocket`]); a model-list
 //!    route may answer here ([`models`]).
 //! 3. [`admit`]: framing, media type (415), declared size (413); then
-//!    [`permit`]: the consumer's model (403) and limits (429).
+//!    [`permit`]: the consumer's model (403) and limits (429); and
+//!    [`stream_usage`]: a consumer's stream asks for its usage.
 //! 4. [`guard`]: the route's guards, with probes of the upstream.
 //! 5. [`transform`]: the route's transforms (the JSON body read if needed,
 //!    files fetched for multipart).
@@ -31,6 +32,7 @@ pub mod record;
 pub mod resolve;
 pub mod send;
 pub mod sender;
+pub mod stream_usage;
 pub mod transform;
 
 use std::sync::Arc;
@@ -89,6 +91,7 @@ pub async fn run<S: Sender>(
     if let (Some(index), Some(consumer)) = (consumer_index, consumer) {
         permit::check_model(consumer, route, inbound.headers, &mut shape, body).await?;
         permit::admit(table, index, route_index, sender, exchange).await?;
+        exchange.hide_usage.set(stream_usage::ask(route, inbound.headers, &mut shape, body).await?);
     }
     let params = &resolved.params;
     let needs_parts = !route.guards.is_empty() || !route.transforms.is_empty();

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::admit::BodyShape;
-use super::client_body::{ClientBody, read_limited};
+use super::client_body::{ClientBody, hold_whole};
 use super::form_model::{self, Scan};
 use super::record::Exchange;
 use super::sender::Sender;
@@ -44,21 +44,12 @@ pub async fn check_model(
     if !media::is_json(content_type) {
         return Ok(());
     }
-    let Some(mut client) = body.take() else { return Ok(()) };
-    let bytes = match read_limited(&mut client, route.body.max, route.body.idle_timeout, route.timeout).await {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            *body = Some(client);
-            return Err(error);
-        }
-    };
+    let Some(bytes) = hold_whole(body, shape, &route.body, route.timeout).await? else { return Ok(()) };
     #[derive(Deserialize)]
     struct ModelField {
         model: Option<String>,
     }
     let model = serde_json::from_slice::<ModelField>(&bytes).ok().and_then(|field| field.model);
-    *shape = BodyShape::Sized(bytes.len() as u64);
-    *body = Some(ClientBody::Bytes(Some(bytes)));
     model.map_or(Ok(()), |model| allow_model(consumer, &model))
 }
 

@@ -33,6 +33,11 @@ pub struct Exchange<'a> {
     /// The request's count against its consumer's limits, settled when the
     /// answer is finished.
     pub ticket: RefCell<Option<crate::quota::Ticket>>,
+    /// The relay asked for a stream's usage chunk the client did not ask
+    /// for (`stream_usage`): the chunk is kept from the client.
+    pub hide_usage: Cell<bool>,
+    /// Where the answer's usage is read, for the ticket's settlement.
+    pub usage: RefCell<Option<crate::quota::tap::SharedScanner>>,
 }
 
 /// The client's request, with its body as the relay holds it.

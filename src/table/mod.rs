@@ -197,6 +197,9 @@ pub struct Route {
     pub listeners: Vec<String>,
     /// HTTP, or WebSocket sessions with their limits.
     pub protocol: Protocol,
+    /// `stream_usage`: consumers' streamed chat completions ask for their
+    /// usage, which the client does not see unless it asked.
+    pub stream_usage: bool,
     pub docs: RouteDocs,
     pub origin: Origin,
     /// The keys whose value a default supplies (dotted, e.g. `body.max`),

@@ -1,7 +1,8 @@
 //! [`Finished`]: the answer's body on its way out, counted; when it is
 //! dropped (sent to the end, or the client went away) the request is
 //! recorded once: its metrics and its access-log line, and a consumer's
-//! usage (read from the answer as it passed) is settled.
+//! usage (read from the upstream's answer as it passed,
+//! [`crate::quota::tap`]) is settled.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -15,7 +16,8 @@ use bytes::Bytes;
 use super::access::{AccessLog, Entry};
 use super::metrics::{CONSUMER_TOKENS, Done, OPEN_STREAMS, RouteHandles};
 use crate::quota::Ticket;
-use crate::quota::usage::{Usage, UsageScanner};
+use crate::quota::tap::SharedScanner;
+use crate::quota::usage::Usage;
 
 /// Everything recorded of a request once its answer is finished.
 pub struct Closing {
@@ -39,6 +41,8 @@ pub struct Closing {
     pub consumer: Option<String>,
     /// A consumer's request, settled with the usage its answer reports.
     pub ticket: Option<Ticket>,
+    /// Where that usage was read as the upstream's answer passed.
+    pub usage: Option<SharedScanner>,
 }
 
 /// A body that records its request when it is done.
@@ -47,8 +51,6 @@ pub struct Finished<B> {
     sent: u64,
     ended: bool,
     closing: Option<Closing>,
-    /// Reads the usage of a consumer's successful answer as it passes.
-    usage: Option<UsageScanner>,
 }
 
 impl<B: MessageBody> Finished<B> {
@@ -58,15 +60,14 @@ impl<B: MessageBody> Finished<B> {
         }
         // A body with nothing to send is never polled: it is complete as is.
         let ended = matches!(inner.size(), BodySize::None | BodySize::Sized(0));
-        let usage = (closing.ticket.is_some() && closing.status.is_success()).then(UsageScanner::default);
-        Finished { inner, sent: 0, ended, closing: Some(closing), usage }
+        Finished { inner, sent: 0, ended, closing: Some(closing) }
     }
 }
 
 impl<B> Drop for Finished<B> {
     fn drop(&mut self) {
         if let Some(closing) = self.closing.take() {
-            let usage = self.usage.as_ref().and_then(UsageScanner::finish);
+            let usage = closing.usage.as_ref().and_then(|scanner| scanner.borrow().finish());
             record(closing, self.sent, self.ended, usage);
         }
     }
@@ -132,12 +133,7 @@ impl<B: MessageBody + Unpin> MessageBody for Finished<B> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_next(cx);
         match &polled {
-            Poll::Ready(Some(Ok(chunk))) => {
-                this.sent += chunk.len() as u64;
-                if let Some(usage) = &mut this.usage {
-                    usage.feed(chunk);
-                }
-            }
+            Poll::Ready(Some(Ok(chunk))) => this.sent += chunk.len() as u64,
             Poll::Ready(None) => this.ended = true,
             _ => {}
         }
