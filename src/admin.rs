@@ -65,10 +65,10 @@ pub fn run(listener: TcpListener, admin: Admin) -> std::io::Result<Server> {
     Ok(server.run())
 }
 
-async fn metrics() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(crate::telemetry::metrics::render())
+async fn metrics(admin: web::Data<Admin>) -> HttpResponse {
+    let mut text = crate::telemetry::metrics::render();
+    text.push_str(&admin.meter.counters.totals.prometheus(crate::telemetry::metrics::CONSUMER_TOKENS));
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text)
 }
 
 async fn health(admin: web::Data<Admin>) -> HttpResponse {

@@ -194,6 +194,10 @@ async fn bob_spends_his_daily_tokens_then_gets_insufficient_quota() {
     let row = totals["usage"].as_array().unwrap().iter().find(|row| row["consumer"] == "bob").unwrap().clone();
     assert_eq!((row["model"].as_str(), row["route"].as_str()), (Some("gpt-test"), Some("chat.completions.create")));
     assert_eq!((row["answers"].as_u64(), row["total_tokens"].as_u64()), (Some(28), Some(252)));
+    // Prometheus reads the same totals on the admin address.
+    let metrics = client().get(relay.url_on("admin", "/metrics")).send().await.unwrap().body().await.unwrap();
+    let line = r#"relay_consumer_tokens_total{consumer="bob",model="gpt-test",route="chat.completions.create",kind="output"} 168"#;
+    assert!(String::from_utf8_lossy(&metrics).contains(line), "{}", String::from_utf8_lossy(&metrics));
     // Alice's key is untouched by Bob's budget.
     assert_eq!(post_chat(&relay, "rk-alice-test", "gpt-4o-mini").await.0, 200);
     relay_stop(relay);

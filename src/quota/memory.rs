@@ -26,9 +26,13 @@ impl MemoryStore {
             counters.values.retain(|_, (_, ends)| *ends > now);
             counters.swept_at = counters.values.len();
         }
-        let entry = counters.values.entry(key.to_owned()).or_insert((0, ends));
-        entry.0 = entry.0.saturating_add(by);
-        entry.0
+        // The key is copied only the first time it is counted.
+        if let Some(entry) = counters.values.get_mut(key) {
+            entry.0 = entry.0.saturating_add(by);
+            return entry.0;
+        }
+        counters.values.insert(key.to_owned(), (by, ends));
+        by
     }
 
     /// Every counter whose window has not ended: `(key, value, ends)`.

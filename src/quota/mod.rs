@@ -90,10 +90,9 @@ impl Meter {
         .into_iter()
         .filter_map(|(code, name, limit)| Some((code, name, limit?)))
         .collect();
-        let keys: Vec<(String, Window)> =
-            checks.iter().map(|(_, name, limit)| counters::key(consumer, name, *limit, now)).collect();
+        let (gets, windows): (Vec<String>, Vec<Window>) =
+            checks.iter().map(|(_, name, limit)| counters::key(consumer, name, *limit, now)).unzip();
         let incr = requests.as_ref().map(|(_, (key, window))| (key.as_str(), window.end));
-        let gets: Vec<String> = keys.iter().map(|(key, _)| key.clone()).collect();
         let ticket = Ticket::new(self.counters.clone(), table.clone(), index, route, in_flight);
         let (count, used) = match self.counters.count(incr, &gets).await {
             Ok(counted) => counted,
@@ -116,7 +115,7 @@ impl Meter {
         {
             return Err(refusal("rate_limit_exceeded", "requests", limit, window, now));
         }
-        for ((code, name, limit), (used, (_, window))) in checks.into_iter().zip(used.into_iter().zip(keys)) {
+        for ((code, name, limit), (used, window)) in checks.into_iter().zip(used.into_iter().zip(windows)) {
             if used >= limit.amount {
                 return Err(refusal(code, name, limit, window, now));
             }
@@ -128,7 +127,10 @@ impl Meter {
     fn enter(&self, consumer: &Consumer, max: u32) -> Result<InFlight, RelayError> {
         let count = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
-            in_flight.entry(consumer.name.clone()).or_default().clone()
+            match in_flight.get(&consumer.name) {
+                Some(count) => count.clone(),
+                None => in_flight.entry(consumer.name.clone()).or_default().clone(),
+            }
         };
         if count.fetch_add(1, Ordering::AcqRel) >= max {
             count.fetch_sub(1, Ordering::AcqRel);

@@ -19,18 +19,28 @@ struct Sums {
     micro_usd: u64,
 }
 
-/// Usage totals keyed by (consumer, model, route).
+/// Usage totals by consumer, then model, then route (nested, so that
+/// adding to an existing total copies no string).
 #[derive(Debug, Default)]
 pub struct Totals {
-    sums: Mutex<BTreeMap<(String, String, String), Sums>>,
+    sums: Mutex<ByConsumer>,
 }
+
+/// Sums by route, of one consumer's model.
+type ByRoute = BTreeMap<String, Sums>;
+/// Sums by model and route, of one consumer.
+type ByModel = BTreeMap<String, ByRoute>;
+/// Every sum, by consumer, model and route.
+type ByConsumer = BTreeMap<String, ByModel>;
 
 impl Totals {
     /// Adds one answer's usage.
     pub fn add(&self, consumer: &str, usage: &Usage, route: &str, micro_usd: u64) {
-        let model = usage.model.clone().unwrap_or_else(|| "-".to_owned());
+        let model = usage.model.as_deref().unwrap_or("-");
         let mut sums = self.sums.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = sums.entry((consumer.to_owned(), model, route.to_owned())).or_default();
+        let models = entry(&mut sums, consumer);
+        let routes = entry(models, model);
+        let entry = entry(routes, route);
         entry.answers += 1;
         entry.input += usage.input;
         entry.cached_input += usage.cached_input;
@@ -38,12 +48,26 @@ impl Totals {
         entry.micro_usd += micro_usd;
     }
 
+    /// Every total: consumer, model, route and sums, in order.
+    fn rows(&self) -> Vec<(String, String, String, Sums)> {
+        let sums = self.sums.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut rows = Vec::new();
+        for (consumer, models) in sums.iter() {
+            for (model, routes) in models {
+                for (route, s) in routes {
+                    rows.push((consumer.clone(), model.clone(), route.clone(), *s));
+                }
+            }
+        }
+        rows
+    }
+
     /// The totals as JSON: one entry per consumer, model and route.
     pub fn to_json(&self) -> Value {
-        let sums = self.sums.lock().unwrap_or_else(PoisonError::into_inner);
-        let rows: Vec<Value> = sums
-            .iter()
-            .map(|((consumer, model, route), s)| {
+        let rows: Vec<Value> = self
+            .rows()
+            .into_iter()
+            .map(|(consumer, model, route, s)| {
                 json!({
                     "consumer": consumer, "model": model, "route": route, "answers": s.answers,
                     "input_tokens": s.input, "cached_input_tokens": s.cached_input, "output_tokens": s.output,
@@ -53,4 +77,33 @@ impl Totals {
             .collect();
         json!({ "usage": rows })
     }
+
+    /// The totals in Prometheus' text format, as `metric` (a counter)
+    /// labelled by consumer, model, route and kind (`input`, `output`):
+    /// written when scraped, so counting costs the request path nothing.
+    pub fn prometheus(&self, metric: &str) -> String {
+        let mut text = format!("# TYPE {metric} counter\n");
+        for (consumer, model, route, s) in self.rows() {
+            for (kind, tokens) in [("input", s.input), ("output", s.output)] {
+                let (consumer, model, route) = (label(&consumer), label(&model), label(&route));
+                text.push_str(&format!(
+                    "{metric}{{consumer=\"{consumer}\",model=\"{model}\",route=\"{route}\",kind=\"{kind}\"}} {tokens}\n"
+                ));
+            }
+        }
+        text
+    }
+}
+
+/// The entry of `key`, copying the key only when it is new.
+fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

@@ -54,18 +54,36 @@ impl UsageScanner {
 
     /// The usage of the answer, if it reported one.
     pub fn finish(&self) -> Option<Usage> {
-        let object = last_usage_object(&self.tail)?;
+        let fields = last_usage_object(&self.tail)?;
         let model = model_in(&self.head).or_else(|| model_in(&self.tail));
-        let number = |keys: &[&str]| keys.iter().find_map(|key| object.get(*key).and_then(|v| v.as_u64()));
-        let details = |parent: &str| object.get(parent).and_then(|d| d.get("cached_tokens")).and_then(|v| v.as_u64());
-        let input = number(&["prompt_tokens", "input_tokens"]).unwrap_or(0);
-        let output = number(&["completion_tokens", "output_tokens"]).unwrap_or_else(|| {
-            // Embeddings report only prompt and total tokens.
-            number(&["total_tokens"]).map_or(0, |total| total.saturating_sub(input))
-        });
-        let cached_input = details("prompt_tokens_details").or_else(|| details("input_tokens_details")).unwrap_or(0);
+        let input = fields.prompt_tokens.or(fields.input_tokens).unwrap_or(0);
+        // Embeddings report only prompt and total tokens.
+        let output = fields
+            .completion_tokens
+            .or(fields.output_tokens)
+            .unwrap_or_else(|| fields.total_tokens.map_or(0, |total| total.saturating_sub(input)));
+        let details = fields.prompt_tokens_details.or(fields.input_tokens_details);
+        let cached_input = details.and_then(|d| d.cached_tokens).unwrap_or(0);
         Some(Usage { model, input, cached_input, output })
     }
+}
+
+/// The fields of a `usage` object the relay counts (chat completions,
+/// embeddings and Responses name them differently).
+#[derive(Debug, Default, serde::Deserialize)]
+struct UsageFields {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    total_tokens: Option<u64>,
+    prompt_tokens_details: Option<Details>,
+    input_tokens_details: Option<Details>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct Details {
+    cached_tokens: Option<u64>,
 }
 
 /// The usage a session event reports: Realtime's `response.done` and the
@@ -81,16 +99,16 @@ pub fn of_event(event: &[u8]) -> Option<Usage> {
 }
 
 /// The last `"usage":{…}` object of `bytes` that parses.
-fn last_usage_object(bytes: &[u8]) -> Option<serde_json::Map<String, serde_json::Value>> {
+fn last_usage_object(bytes: &[u8]) -> Option<UsageFields> {
     const KEY: &[u8] = b"\"usage\":";
     let mut end = bytes.len();
     while let Some(at) = find_last(&bytes[..end], KEY) {
         let rest = &bytes[at + KEY.len()..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] == b'{' {
-            let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<serde_json::Value>();
-            if let Some(Ok(serde_json::Value::Object(object))) = values.next() {
-                return Some(object);
+            let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<UsageFields>();
+            if let Some(Ok(fields)) = values.next() {
+                return Some(fields);
             }
         }
         end = at;

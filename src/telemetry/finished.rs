@@ -14,7 +14,7 @@ use actix_web::http::{Method, StatusCode};
 use bytes::Bytes;
 
 use super::access::{AccessLog, Entry};
-use super::metrics::{CONSUMER_TOKENS, Done, OPEN_STREAMS, RouteHandles};
+use super::metrics::{Done, OPEN_STREAMS, RouteHandles};
 use crate::quota::Ticket;
 use crate::quota::tap::SharedScanner;
 use crate::quota::usage::Usage;
@@ -80,12 +80,6 @@ pub fn record(mut closing: Closing, bytes_out: u64, completed: bool, usage: Opti
     let ticket = closing.ticket.take();
     let consumer = closing.consumer.take();
     if let (Some(ticket), Some(usage)) = (ticket, &usage) {
-        let model = usage.model.clone().unwrap_or_else(|| "-".to_owned());
-        let name = consumer.clone().unwrap_or_default();
-        for (kind, tokens) in [("input", usage.input), ("output", usage.output)] {
-            let labels = [("consumer", name.clone()), ("model", model.clone()), ("kind", kind.to_owned())];
-            metrics::counter!(CONSUMER_TOKENS, &labels).increment(tokens);
-        }
         ticket.settle(usage);
     }
     if closing.stream {
