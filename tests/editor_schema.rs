@@ -69,6 +69,14 @@ fn committed_schema_is_the_generated_one() {
 }
 
 #[test]
+fn relay_schema_prints_the_committed_schema() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relay")).arg("schema").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let committed = std::fs::read_to_string(root().join(SCHEMA_PATH)).unwrap();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), committed);
+}
+
+#[test]
 fn every_shipped_spec_file_names_the_schema_and_passes_it() {
     let validator = validator();
     let schema = root().join(SCHEMA_PATH).canonicalize().unwrap();
