@@ -347,5 +347,5 @@ fn the_openapi_command_prints_documents_and_check_prints_warnings() {
     let out = relay(&["check"]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("routes.d/responses.toml:19:11: warning: route `responses.create` can stream"), "{stderr}");
+    assert!(stderr.contains("routes.d/responses.toml:20:11: warning: route `responses.create` can stream"), "{stderr}");
 }

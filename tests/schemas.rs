@@ -115,6 +115,9 @@ fn the_committed_schemas_are_the_ones_the_routes_name_and_compile() {
                 continue;
             }
             let name = path.strip_prefix(root().join("schemas")).unwrap().to_str().unwrap().to_owned();
+            if name == "relay-routes.schema.json" {
+                continue; // the spec files' own schema, for editors (tests/editor_schema.rs)
+            }
             let schema: Value = json(&std::fs::read(&path).unwrap());
             jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_no_duplicate_required(&name, &schema);

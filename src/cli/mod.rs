@@ -90,6 +90,8 @@ pub enum Command {
         #[arg(long)]
         sources: bool,
     },
+    /// Print the JSON Schema of the spec files (committed as schemas/relay-routes.schema.json), for editors.
+    Schema,
 }
 
 /// Runs the command line; the process exit code is returned.
@@ -126,6 +128,10 @@ pub fn main() -> ExitCode {
             None => ExitCode::FAILURE,
         },
         Command::Keys(command) => keys::run(command),
+        Command::Schema => {
+            let text = crate::spec::schema::spec_file_schema_text();
+            if write!(std::io::stdout().lock(), "{text}").is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+        }
         Command::Routes { routes, json, sources } => match load(&routes, &env) {
             Some(live) => print_routes(&live.table, json, sources),
             None => ExitCode::FAILURE,

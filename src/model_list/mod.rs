@@ -29,7 +29,7 @@ pub use builtin::builtin_models;
 pub use filter::ModelFilter;
 
 /// `[route.models]` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelListSpec {
     /// Only models matching one of these are shown (default: all).

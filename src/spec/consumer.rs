@@ -7,20 +7,23 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// `[consumer.NAME]`: one caller of the relay (a team, a GPT, a developer).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsumerSpec {
     /// The consumer's relay keys; several, so a key rotates without
     /// downtime. `relay keys new NAME` prints a fresh one.
+    #[schemars(with = "Vec<KeySpec>")]
     pub keys: Vec<Spanned<KeySpec>>,
     /// Accepts keys written in the file as they are (local use only).
     #[serde(default)]
     pub allow_plaintext_keys: bool,
     /// Route ids (globs such as `"*File*"`) and `"tag:NAME"` entries this
     /// consumer may call; absent: every route.
+    #[schemars(with = "Option<Vec<String>>")]
     pub routes: Option<Spanned<Vec<String>>>,
     /// Models (globs on the request's `model`) this consumer may use;
     /// absent: every model.
+    #[schemars(with = "Option<Vec<String>>")]
     pub models: Option<Spanned<Vec<String>>>,
     /// Requests, tokens and concurrency per window.
     #[serde(default)]
@@ -32,7 +35,7 @@ pub struct ConsumerSpec {
 
 /// One key: `"sha256:<hex>"` (its digest), `"${VAR}"` (read from the
 /// environment), or a table that adds an expiry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum KeySpec {
     Text(String),
@@ -40,7 +43,7 @@ pub enum KeySpec {
 }
 
 /// `{ key = "sha256:…", expires = "2027-01-31" }`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatedKeySpec {
     pub key: String,
@@ -49,28 +52,35 @@ pub struct DatedKeySpec {
 }
 
 /// `limits = { ... }`: each a count per window, e.g. `"3/min"`, `"40k/hour"`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
+    #[schemars(with = "Option<String>")]
     pub requests: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub tokens: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub input_tokens: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub output_tokens: Option<Spanned<String>>,
     /// Requests (streams included) in flight at once, per replica.
+    #[schemars(with = "Option<u32>")]
     pub concurrent: Option<Spanned<u32>>,
 }
 
 /// `budget = { ... }`: per `day` or `month` (UTC calendar), e.g.
 /// `tokens = "2M/month"`, `usd = "25/month"` (priced by `[price.MODEL]`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetSpec {
+    #[schemars(with = "Option<String>")]
     pub tokens: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub usd: Option<Spanned<String>>,
 }
 
 /// `[price.MODEL]`: dollars per million tokens; `MODEL` may be a glob.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceSpec {
     pub input: f64,
@@ -80,11 +90,12 @@ pub struct PriceSpec {
 }
 
 /// `[state]`: where limit counters live.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateSpec {
     /// A Redis URL shared by every replica (`${VAR}` expands; empty: in
     /// process).
+    #[schemars(with = "Option<String>")]
     pub redis: Option<Spanned<String>>,
     /// What a limited request gets when Redis cannot be reached.
     #[serde(default)]
@@ -92,11 +103,12 @@ pub struct StateSpec {
     /// Without Redis: a file the in-process counters are saved to (every
     /// few seconds and at shutdown) and read from at start, so a restart
     /// does not reset a monthly budget. `${VAR}` expands.
+    #[schemars(with = "Option<String>")]
     pub file: Option<Spanned<String>>,
 }
 
 /// `when_unreachable`: serve without counting, or refuse with 503.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenUnreachable {
     #[default]

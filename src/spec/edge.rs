@@ -6,24 +6,28 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// `tls = { cert = "...", key = "..." }`: serve this listener over TLS.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSpec {
     /// PEM certificate chain, leaf first. Relative to the routes directory;
     /// `${VAR}` expands.
+    #[schemars(with = "String")]
     pub cert: Spanned<String>,
     /// PEM private key. Relative to the routes directory; `${VAR}` expands.
+    #[schemars(with = "String")]
     pub key: Spanned<String>,
 }
 
 /// `cors = { ... }`: which browser origins may call this listener's routes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CorsSpec {
     /// Allowed origins, exactly as browsers send them
     /// (`https://chat.example.com`), or `"*"` for any (not with credentials).
+    #[schemars(with = "Vec<String>")]
     pub origins: Spanned<Vec<String>>,
     /// Methods allowed in a preflight (default: any method the route serves).
+    #[schemars(with = "Option<Vec<String>>")]
     pub methods: Option<Spanned<Vec<String>>>,
     /// Request headers allowed in a preflight (default: those asked for).
     pub headers: Option<Vec<String>>,
@@ -33,6 +37,7 @@ pub struct CorsSpec {
     #[serde(default)]
     pub credentials: bool,
     /// How long browsers may cache a preflight answer, e.g. `"10m"`.
+    #[schemars(with = "Option<String>")]
     pub max_age: Option<Spanned<String>>,
 }
 

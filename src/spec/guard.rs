@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 /// `[[route.guards]]` as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuardSpec {
     pub probe: Option<ProbeSpec>,
@@ -20,7 +20,7 @@ fn forbidden() -> u16 {
 }
 
 /// `probe = { path = "..." }`: a GET to the route's upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
     pub path: String,

@@ -6,7 +6,7 @@ use serde::Deserialize;
 /// `retry = { ... }` as written. Every key is optional here so that
 /// defaults merge key by key; `attempts` must be set by the route or a
 /// default (compiling checks it).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     pub attempts: Option<u32>,
@@ -23,14 +23,14 @@ pub struct RetrySpec {
 }
 
 /// `verify = { path, success_when }`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifySpec {
     pub path: String,
     pub success_when: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Backoff {
     #[default]

@@ -19,14 +19,17 @@ macro_rules! route_specs {
         after_summary { $( $(#[$m2:meta])* $f2:ident : $t2:ty, )* }
     ) => {
         /// One `[[route]]`.
-        #[derive(Debug, Deserialize)]
+        #[derive(Debug, Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct RouteSpec {
             /// Unique id across all files, e.g. `files.upload`.
+            #[schemars(with = "String")]
             pub id: Spanned<String>,
             /// One method or several: `"GET"` or `["GET", "HEAD"]`.
+            #[schemars(with = "Methods")]
             pub method: Spanned<Methods>,
             /// Inbound path pattern; `{name}` matches one segment.
+            #[schemars(with = "String")]
             pub path: Spanned<String>,
             $( $(#[$m1])* pub $f1: $t1, )*
             /// One-line summary for the generated API document.
@@ -35,10 +38,11 @@ macro_rules! route_specs {
         }
 
         /// A `[routes]` entry written as an inline table.
-        #[derive(Debug, Deserialize)]
+        #[derive(Debug, Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct InlineRouteSpec {
             /// `"METHOD /path  summary"`, as a `[routes]` line.
+            #[schemars(with = "String")]
             pub at: Spanned<String>,
             $( $(#[$m1])* pub $f1: $t1, )*
             $( $(#[$m2])* pub $f2: $t2, )*
@@ -74,13 +78,17 @@ macro_rules! route_specs {
 route_specs! {
     before_summary {
         /// Upstream name; defaults to `[defaults].upstream`, or to the only upstream.
+        #[schemars(with = "Option<String>")]
         upstream: Option<Spanned<String>>,
         /// Path below the upstream's `base_url`; may use `{name}` from `path`.
         /// Defaults to `path` without its leading `/v1`.
+        #[schemars(with = "Option<String>")]
         upstream_path: Option<Spanned<String>>,
         /// Overrides the upstream's `timeout` for this route.
+        #[schemars(with = "Option<String>")]
         timeout: Option<Spanned<String>>,
         /// Overrides the upstream's `idle_timeout` for this route.
+        #[schemars(with = "Option<String>")]
         idle_timeout: Option<Spanned<String>>,
         /// `stream` (default) or `buffer`.
         #[serde(default)]
@@ -102,27 +110,36 @@ route_specs! {
         /// Tags for the generated API document.
         tags: Option<Vec<String>>,
         /// How the route appears in the generated OpenAPI and Actions documents.
+        #[schemars(with = "Option<OpenApiSpec>")]
         openapi: Option<Spanned<OpenApiSpec>>,
         /// When failed upstream requests are sent again.
+        #[schemars(with = "Option<retry::RetrySpec>")]
         retry: Option<Spanned<retry::RetrySpec>>,
         /// Conditions that can deny the request before it is forwarded.
         #[serde(default)]
+        #[schemars(with = "Vec<guard::GuardSpec>")]
         guards: Vec<Spanned<guard::GuardSpec>>,
         /// Request transforms (`[[route.transforms]]`, tagged by `type`).
         #[serde(default)]
+        #[schemars(with = "Vec<crate::transforms::TransformSpec>")]
         transforms: Vec<Spanned<crate::transforms::TransformSpec>>,
         /// The listeners serving this route (default: the `default` listener).
+        #[schemars(with = "Option<Vec<String>>")]
         listeners: Option<Spanned<Vec<String>>>,
         /// Serve a model list filtered, from a local file or with a fallback.
+        #[schemars(with = "Option<crate::model_list::ModelListSpec>")]
         models: Option<Spanned<crate::model_list::ModelListSpec>>,
         /// `http` (default) or `websocket`.
+        #[schemars(with = "Option<Protocol>")]
         protocol: Option<Spanned<Protocol>>,
         /// Limits of a `websocket` route (`[route.websocket]`).
+        #[schemars(with = "Option<WebSocketSpec>")]
         websocket: Option<Spanned<WebSocketSpec>>,
         /// Replaces the route with the same id defined in another file.
         #[serde(default, rename = "override")]
         replaces: bool,
         /// This route's own CORS settings, or `false` for none (default: the listener's).
+        #[schemars(with = "Option<RouteCorsSpec>")]
         cors: Option<Spanned<RouteCorsSpec>>,
         /// For a consumer's streamed chat completion that did not ask for
         /// its usage: ask the upstream for it (`stream_options.include_usage`)

@@ -31,7 +31,7 @@ use crate::error::RelayError;
 /// The names the inner body may have; at most one may be given.
 pub const BODY_FIELDS: [&str; 3] = ["body", "json", "payload"];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSpec {
     pub allow: Vec<String>,

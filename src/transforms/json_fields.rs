@@ -17,12 +17,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The spec as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonFieldsSpec {
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub set: BTreeMap<String, toml::Value>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub default: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub remove: Vec<String>,

@@ -41,7 +41,7 @@ use crate::fetch::{FetchPolicy, HostPattern};
 use file_part::FilePart;
 pub use file_part::Magic;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JsonToMultipartSpec {
     #[serde(default)]
@@ -54,7 +54,7 @@ pub struct JsonToMultipartSpec {
     pub files: BTreeMap<String, FilePartSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilePartSpec {
     pub refs: Option<String>,
@@ -72,7 +72,7 @@ pub struct FilePartSpec {
     pub fetch: FetchSpec,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchSpec {
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct FetchSpec {
 
 /// One request field name, or a list of them (`"image_url"`,
 /// `["image_base64", "image"]`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FieldNames {
     One(String),

@@ -36,7 +36,7 @@ use serde_json::Value;
 use crate::error::RelayError;
 
 /// `[[route.transforms]]` as written, tagged by `type`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TransformSpec {
     Envelope(envelope::EnvelopeSpec),

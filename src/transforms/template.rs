@@ -31,7 +31,7 @@ use serde::Deserialize;
 use super::RequestContext;
 use crate::error::RelayError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateSpec {
     pub path: Option<String>,

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::RelayError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ValidateSpec {
     /// A file name in the schemas folder.

@@ -67,7 +67,7 @@ const DEFAULTABLE: [&str; 26] = [
 ];
 
 /// The spec as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChatToResponsesSpec {
     #[serde(default)]
@@ -76,6 +76,7 @@ pub struct ChatToResponsesSpec {
     pub reasoning: ReasoningDisplay,
     /// Top-level Responses fields set when the translated request lacks them.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub defaults: BTreeMap<String, toml::Value>,
     /// Which requests get the `defaults`.
     #[serde(default)]
@@ -83,7 +84,7 @@ pub struct ChatToResponsesSpec {
 }
 
 /// Which requests the `defaults` apply to.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DefaultsWhen {
     /// Every request (a client's own value still wins, field by field).
@@ -96,7 +97,7 @@ pub enum DefaultsWhen {
 }
 
 /// What happens to a chat field that has no Responses counterpart.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownFields {
     /// Sent upstream as it is (the upstream may refuse it).
@@ -107,7 +108,7 @@ pub enum UnknownFields {
 }
 
 /// How reasoning summaries reach a chat client.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasoningDisplay {
     /// A `reasoning_content` field beside `content` (as in `delta`).

@@ -15,7 +15,7 @@ use crate::error::RelayError;
 use crate::fetch::FetchPolicy;
 
 /// File signatures a part can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Magic {
     Png,
