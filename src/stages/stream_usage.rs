@@ -5,6 +5,7 @@
 //! ([`crate::quota::tap::UsageTap`]). A client that asked for it gets it.
 
 use actix_web::http::header::{self, HeaderMap};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admit::BodyShape;
@@ -26,11 +27,12 @@ pub async fn ask(
         return Ok(false);
     }
     let Some(bytes) = hold_whole(body, shape, &route.body, route.timeout).await? else { return Ok(false) };
-    let Ok(mut request) = serde_json::from_slice::<Value>(&bytes) else { return Ok(false) };
-    let streamed = request.get("stream") == Some(&Value::Bool(true));
-    if !streamed || request.pointer("/stream_options/include_usage") == Some(&Value::Bool(true)) {
+    // Most requests do not stream or ask already: read just those fields.
+    let Ok(asked) = serde_json::from_slice::<Asked>(&bytes) else { return Ok(false) };
+    if asked.stream != Some(true) || asked.stream_options.and_then(|o| o.include_usage) == Some(true) {
         return Ok(false);
     }
+    let Ok(mut request) = serde_json::from_slice::<Value>(&bytes) else { return Ok(false) };
     let Some(fields) = request.as_object_mut() else { return Ok(false) };
     match fields.get_mut("stream_options").and_then(Value::as_object_mut) {
         Some(options) => {
@@ -44,4 +46,16 @@ pub async fn ask(
     *shape = BodyShape::Sized(rewritten.len() as u64);
     *body = Some(ClientBody::Bytes(Some(rewritten)));
     Ok(true)
+}
+
+/// What a request says about streaming and its usage.
+#[derive(Deserialize)]
+struct Asked {
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
 }
