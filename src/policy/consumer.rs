@@ -149,14 +149,50 @@ pub struct Limits {
     pub budget_micro_usd: Option<Limit>,
 }
 
+/// What a limit counts: the one list the admission, the settlement and
+/// `/relay/usage` all walk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Requests,
+    Tokens,
+    InputTokens,
+    OutputTokens,
+    BudgetTokens,
+    BudgetUsd,
+}
+
+impl Counted {
+    /// The name in counter keys, messages and `/relay/usage`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counted::Requests => "requests",
+            Counted::Tokens => "tokens",
+            Counted::InputTokens => "input_tokens",
+            Counted::OutputTokens => "output_tokens",
+            Counted::BudgetTokens => "budget_tokens",
+            Counted::BudgetUsd => "budget_usd",
+        }
+    }
+
+    /// Whether it is a budget (429 `insufficient_quota`) rather than a rate.
+    pub fn is_budget(self) -> bool {
+        matches!(self, Counted::BudgetTokens | Counted::BudgetUsd)
+    }
+}
+
 impl Limits {
-    /// Whether anything is counted from the upstream's usage.
-    pub fn counts_usage(&self) -> bool {
-        self.tokens.is_some()
-            || self.input_tokens.is_some()
-            || self.output_tokens.is_some()
-            || self.budget_tokens.is_some()
-            || self.budget_micro_usd.is_some()
+    /// Every limit that is set, with what it counts (`concurrent` aside).
+    pub fn each(&self) -> impl Iterator<Item = (Counted, Limit)> {
+        [
+            (Counted::Requests, self.requests),
+            (Counted::Tokens, self.tokens),
+            (Counted::InputTokens, self.input_tokens),
+            (Counted::OutputTokens, self.output_tokens),
+            (Counted::BudgetTokens, self.budget_tokens),
+            (Counted::BudgetUsd, self.budget_micro_usd),
+        ]
+        .into_iter()
+        .filter_map(|(counted, limit)| Some((counted, limit?)))
     }
 }
 

@@ -13,7 +13,7 @@ use super::redis::RedisStore;
 use super::saved;
 use super::totals::Totals;
 use super::window::Window;
-use crate::policy::consumer::{Consumer, Limit};
+use crate::policy::consumer::{Consumer, Counted, Limit};
 
 /// Failures of the counters' store (Redis), on the request path and in
 /// settlement.
@@ -129,9 +129,9 @@ impl Counters {
 }
 
 /// The key of a consumer's count for the window of `limit` at `now`.
-pub fn key(consumer: &Consumer, name: &str, limit: Limit, now: SystemTime) -> (String, Window) {
+pub fn key(consumer: &Consumer, counted: Counted, limit: Limit, now: SystemTime) -> (String, Window) {
     let window = Window::at(limit.per, now);
-    (format!("relay:{}:{name}:{}", consumer.name, window.start), window)
+    (format!("relay:{}:{}:{}", consumer.name, counted.name(), window.start), window)
 }
 
 fn unix(now: SystemTime) -> u64 {

@@ -42,7 +42,7 @@ use self::ticket::InFlight;
 pub use self::ticket::Ticket;
 use self::window::Window;
 use crate::error::RelayError;
-use crate::policy::consumer::{Consumer, Limit, Per, StateSettings, WhenUnreachable};
+use crate::policy::consumer::{Consumer, Counted, Limit, Per, StateSettings, WhenUnreachable};
 use crate::table::Table;
 
 /// The counters of every consumer, shared by all workers and kept across
@@ -79,19 +79,11 @@ impl Meter {
         let limits = &consumer.limits;
         let now = SystemTime::now();
         let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
-        let requests = limits.requests.map(|limit| (limit, counters::key(consumer, "requests", limit, now)));
-        let checks: Vec<(&'static str, &'static str, Limit)> = [
-            ("rate_limit_exceeded", "tokens", limits.tokens),
-            ("rate_limit_exceeded", "input_tokens", limits.input_tokens),
-            ("rate_limit_exceeded", "output_tokens", limits.output_tokens),
-            ("insufficient_quota", "budget_tokens", limits.budget_tokens),
-            ("insufficient_quota", "budget_usd", limits.budget_micro_usd),
-        ]
-        .into_iter()
-        .filter_map(|(code, name, limit)| Some((code, name, limit?)))
-        .collect();
+        let requests = limits.requests.map(|limit| (limit, counters::key(consumer, Counted::Requests, limit, now)));
+        let checks: Vec<(Counted, Limit)> =
+            limits.each().filter(|(counted, _)| *counted != Counted::Requests).collect();
         let (gets, windows): (Vec<String>, Vec<Window>) =
-            checks.iter().map(|(_, name, limit)| counters::key(consumer, name, *limit, now)).unzip();
+            checks.iter().map(|(counted, limit)| counters::key(consumer, *counted, *limit, now)).unzip();
         let incr = requests.as_ref().map(|(_, (key, window))| (key.as_str(), window.end));
         let ticket = Ticket::new(self.counters.clone(), table.clone(), index, route, in_flight);
         let (count, used) = match self.counters.count(incr, &gets).await {
@@ -113,11 +105,11 @@ impl Meter {
         if let Some((limit, (_, window))) = requests
             && count > limit.amount
         {
-            return Err(refusal("rate_limit_exceeded", "requests", limit, window, now));
+            return Err(refusal(Counted::Requests, limit, window, now));
         }
-        for ((code, name, limit), (used, window)) in checks.into_iter().zip(used.into_iter().zip(windows)) {
+        for ((counted, limit), (used, window)) in checks.into_iter().zip(used.into_iter().zip(windows)) {
             if used >= limit.amount {
-                return Err(refusal(code, name, limit, window, now));
+                return Err(refusal(counted, limit, window, now));
             }
         }
         Ok(ticket)
@@ -143,42 +135,36 @@ impl Meter {
     /// What the consumer has used in the current window of each limit.
     pub async fn windows(&self, consumer: &Consumer) -> Vec<(&'static str, u64, Limit)> {
         let now = SystemTime::now();
-        let limits = &consumer.limits;
-        let all = [
-            ("requests", limits.requests),
-            ("tokens", limits.tokens),
-            ("input_tokens", limits.input_tokens),
-            ("output_tokens", limits.output_tokens),
-            ("budget_tokens", limits.budget_tokens),
-            ("budget_usd", limits.budget_micro_usd),
-        ];
-        let present: Vec<(&'static str, Limit)> =
-            all.into_iter().filter_map(|(name, limit)| Some((name, limit?))).collect();
+        let present: Vec<(Counted, Limit)> = consumer.limits.each().collect();
         let keys: Vec<String> =
-            present.iter().map(|(name, limit)| counters::key(consumer, name, *limit, now).0).collect();
+            present.iter().map(|(counted, limit)| counters::key(consumer, *counted, *limit, now).0).collect();
         let used = self.counters.count(None, &keys).await.unwrap_or_default().1;
-        present.into_iter().zip(used).map(|((name, limit), used)| (name, used, limit)).collect()
+        present.into_iter().zip(used).map(|((counted, limit), used)| (counted.name(), used, limit)).collect()
     }
 }
 
 /// The 429 for a limit that is reached, with OpenAI's headers.
-fn refusal(code: &'static str, name: &str, limit: Limit, window: Window, now: SystemTime) -> RelayError {
+fn refusal(counted: Counted, limit: Limit, window: Window, now: SystemTime) -> RelayError {
+    let (name, budget) = (counted.name(), counted.is_budget());
     let wait = window.seconds_left(now);
     let per = match limit.per {
         Per::Every(length) => humantime::format_duration(length).to_string(),
         Per::Month => "month".to_owned(),
     };
-    let shown =
-        if name == "budget_usd" { format!("${:.2}", limit.amount as f64 / 1e6) } else { limit.amount.to_string() };
-    let message = match code {
-        "insufficient_quota" => format!("This relay key's budget is spent: {shown} per {per}. It renews in {wait}s."),
-        _ => format!("Rate limit reached for {name}: {shown} per {per}. Try again in {wait}s."),
+    let shown = match counted {
+        Counted::BudgetUsd => format!("${:.2}", limit.amount as f64 / 1e6),
+        _ => limit.amount.to_string(),
     };
-    let mut error = RelayError::rate_limited(code, message, wait);
-    if code == "insufficient_quota" {
+    let mut error = if budget {
+        let message = format!("This relay key's budget is spent: {shown} per {per}. It renews in {wait}s.");
+        let mut error = RelayError::rate_limited("insufficient_quota", message, wait);
         error.kind = crate::error::ErrorType::InsufficientQuota;
-    }
-    let family = if name == "requests" { "requests" } else { "tokens" };
+        error
+    } else {
+        let message = format!("Rate limit reached for {name}: {shown} per {per}. Try again in {wait}s.");
+        RelayError::rate_limited("rate_limit_exceeded", message, wait)
+    };
+    let family = if counted == Counted::Requests { "requests" } else { "tokens" };
     let header = |what: &str| HeaderName::from_bytes(format!("x-ratelimit-{what}-{family}").as_bytes()).ok();
     for (what, value) in
         [("limit", limit.amount.to_string()), ("remaining", "0".to_owned()), ("reset", format!("{wait}s"))]

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use super::counters::{self, Counters};
 use super::usage::Usage;
+use crate::policy::consumer::Counted;
 use crate::table::Table;
 
 /// A counted request: its place among the consumer's requests in flight,
@@ -44,19 +45,21 @@ impl Ticket {
             dollars.round() as u64 // per million tokens, in micro-dollars: the same number
         });
         let now = SystemTime::now();
-        let limits = &consumer.limits;
-        let amounts = [
-            ("tokens", limits.tokens, usage.total()),
-            ("input_tokens", limits.input_tokens, usage.input),
-            ("output_tokens", limits.output_tokens, usage.output),
-            ("budget_tokens", limits.budget_tokens, usage.total()),
-            ("budget_usd", limits.budget_micro_usd, micro_usd),
-        ];
-        let adds: Vec<(String, u64, u64)> = amounts
-            .into_iter()
-            .filter_map(|(name, limit, amount)| {
-                let limit = limit.filter(|_| amount > 0)?;
-                let (key, window) = counters::key(consumer, name, limit, now);
+        let adds: Vec<(String, u64, u64)> = consumer
+            .limits
+            .each()
+            .filter_map(|(counted, limit)| {
+                let amount = match counted {
+                    Counted::Requests => 0,
+                    Counted::Tokens | Counted::BudgetTokens => usage.total(),
+                    Counted::InputTokens => usage.input,
+                    Counted::OutputTokens => usage.output,
+                    Counted::BudgetUsd => micro_usd,
+                };
+                if amount == 0 {
+                    return None;
+                }
+                let (key, window) = counters::key(consumer, counted, limit, now);
                 Some((key, amount, window.end))
             })
             .collect();
