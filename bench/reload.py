@@ -14,7 +14,11 @@
 Usage: bench/reload.py [path/to/relay]   (default target/release/relay)
 Only loopback addresses are used. Nothing here asserts: it prints figures.
 """
-import http.client, http.server, json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import http.client, http.server, json, os, signal, statistics, subprocess, sys, tempfile, threading, time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import free_port  # noqa: E402
 
 RELAY = sys.argv[1] if len(sys.argv) > 1 else "target/release/relay"
 
@@ -49,12 +53,6 @@ class SlowSSE(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status(port, path):
