@@ -208,10 +208,9 @@ async fn serve(
         }
         Outcome::Local(answer) => Ok(HttpResponse::Ok().content_type("application/json").body(answer.to_string())),
         Outcome::Upstream { route, mut answer, translate } => {
-            let upstream_body = crate::traffic_log::tap::Tapped::new(
-                answer.take_payload(),
-                log.map(|log| log.chunks(Direction::UpstreamChunk)),
-            );
+            let checked = crate::upstream::eof::EndChecked::new(answer.take_payload(), answer.headers());
+            let upstream_body =
+                crate::traffic_log::tap::Tapped::new(checked, log.map(|log| log.chunks(Direction::UpstreamChunk)));
             let (status, headers) = (answer.status(), answer.headers());
             // A consumer's answer: its usage is read as it passes.
             let counted = status.is_success() && exchange.ticket.borrow().is_some();

@@ -9,6 +9,7 @@
 //! keeps awc from adding `Accept-Encoding`, and an absent body (not an empty
 //! one) from adding `Content-Length: 0`.
 
+use actix_web::HttpMessage;
 use awc::Client;
 use awc::error::{ConnectError, SendRequestError};
 use awc::http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, USER_AGENT};
@@ -61,7 +62,9 @@ pub(crate) async fn get(client: &Client, uri: &Uri, max_bytes: u64) -> Result<Ho
         .to_owned();
     let capacity = length.unwrap_or(INITIAL_CAPACITY).min(max_bytes);
     let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    while let Some(chunk) = response.next().await {
+    let payload = response.take_payload();
+    let mut payload = crate::upstream::eof::EndChecked::new(payload, response.headers());
+    while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| FetchError::Transfer { detail: e.to_string() })?;
         if (body.len() + chunk.len()) as u64 > max_bytes {
             return Err(FetchError::TooLarge { limit: max_bytes });

@@ -7,6 +7,7 @@
 //! system resolver, or, for the fetcher, the connection is pinned to
 //! addresses that were resolved and checked before ([`Pinned`]): a second
 //! DNS answer (rebinding) is never used. Each address is tried in turn.
+//! awc's sockets are [`Watched`] for end of file ([`super::eof`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use actix_tls::connect::{ConnectError, ConnectInfo, Connection};
 use awc::http::Uri;
 use futures_util::future::LocalBoxFuture;
 use tokio::net::TcpStream;
+
+use super::eof::Watched;
 
 /// Addresses a connection is limited to, for the one host they were
 /// checked for.
@@ -64,7 +67,7 @@ pub async fn tcp(host: &str, port: u16, pinned: Option<&Pinned>, attempt: Option
 }
 
 impl Service<ConnectInfo<Uri>> for Connect {
-    type Response = Connection<Uri, TcpStream>;
+    type Response = Connection<Uri, Watched<TcpStream>>;
     type Error = ConnectError;
     type Future = LocalBoxFuture<'static, Result<Self::Response, ConnectError>>;
 
@@ -80,7 +83,7 @@ impl Service<ConnectInfo<Uri>> for Connect {
                     _ => ConnectError::Io(e),
                 },
             )?;
-            Ok(Connection::new(req.request().clone(), stream))
+            Ok(Connection::new(req.request().clone(), Watched(stream)))
         })
     }
 }
