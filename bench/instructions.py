@@ -73,6 +73,7 @@ def measure(relay, routes, extra, headers, upstream_port, requests, tmp):
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
         time.sleep(1)
         dumps = sorted(tmp.glob(f"callgrind.{port}.out*"), key=lambda p: p.stat().st_mtime)
+        print(f"profile: callgrind_annotate --inclusive=yes {dumps[-1]}", file=sys.stderr)
         return total_instructions(dumps[-1]) / requests
     finally:
         proc.kill()

@@ -3,7 +3,6 @@
 //! as SHA-256 digests; a presented key is hashed and looked up, so neither
 //! its content nor its length leaks through timing.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use globset::GlobSet;
@@ -16,7 +15,8 @@ pub use crate::spec::units::Per;
 #[derive(Default)]
 pub struct Consumers {
     pub list: Vec<Consumer>,
-    keys: HashMap<[u8; 32], KeyOwner>,
+    /// By digest: uniform bytes, so a fast hash does (foldhash).
+    keys: foldhash::HashMap<[u8; 32], KeyOwner>,
     /// Dollars per million tokens, by model glob, most specific first (an
     /// exact name, then the longest pattern).
     pub prices: Vec<(globset::GlobMatcher, Price)>,

@@ -63,37 +63,57 @@ impl Counters {
         self.saved_to.is_some()
     }
 
-    /// Adds 1 to `incr` (a count until its window ends) and reads `gets`,
-    /// in one round trip to Redis.
-    pub async fn count(&self, incr: Option<(&str, u64)>, gets: &[String]) -> Result<(u64, Vec<u64>), String> {
+    /// Adds 1 to `incr` and reads `gets`, in one round trip to Redis.
+    pub async fn count(&self, incr: Option<Slot<'_>>, gets: &[Slot<'_>]) -> Result<(u64, Vec<u64>), String> {
         match &self.store {
             Store::Memory => {
                 let now = unix(SystemTime::now());
-                let count = incr.map_or(0, |(key, ends)| self.memory.add(key, 1, ends, now));
+                // One key buffer for every count: nothing is allocated for
+                // counters that exist.
+                let mut key = String::with_capacity(64);
+                let count = incr.map_or(0, |slot| {
+                    slot.write_key(&mut key);
+                    self.memory.add(&key, 1, slot.window.end, now)
+                });
                 if incr.is_some() {
                     self.changed.store(true, Ordering::Release);
                 }
-                Ok((count, gets.iter().map(|key| self.memory.get(key, now)).collect()))
+                let used = self.memory.read(now, |get| {
+                    let value = |slot: &Slot<'_>| {
+                        slot.write_key(&mut key);
+                        get(&key)
+                    };
+                    gets.iter().map(value).collect()
+                });
+                Ok((count, used))
             }
-            Store::Redis(redis) => redis.count(incr, gets).await,
+            Store::Redis(redis) => {
+                let incr = incr.map(|slot| (slot.key(), slot.window.end));
+                let gets: Vec<String> = gets.iter().map(Slot::key).collect();
+                redis.count(incr.as_ref().map(|(key, end)| (key.as_str(), *end)), &gets).await
+            }
         }
     }
 
-    /// Adds each `(key, amount, ends)`: at once in memory; to Redis in a
-    /// task of its own, off the response path.
-    pub fn add_all(self: &Arc<Self>, adds: Vec<(String, u64, u64)>) {
-        if adds.is_empty() {
-            return;
-        }
+    /// Adds each amount to its slot: at once in memory; to Redis in a task
+    /// of its own, off the response path.
+    pub fn add_all<'a>(self: &Arc<Self>, adds: impl Iterator<Item = (Slot<'a>, u64)>) {
         match &self.store {
             Store::Memory => {
                 let now = unix(SystemTime::now());
-                for (key, amount, ends) in &adds {
-                    self.memory.add(key, *amount, *ends, now);
+                let mut key = String::with_capacity(64);
+                for (slot, amount) in adds {
+                    slot.write_key(&mut key);
+                    self.memory.add(&key, amount, slot.window.end, now);
+                    self.changed.store(true, Ordering::Release);
                 }
-                self.changed.store(true, Ordering::Release);
             }
             Store::Redis(redis) => {
+                let adds: Vec<(String, u64, u64)> =
+                    adds.map(|(slot, amount)| (slot.key(), amount, slot.window.end)).collect();
+                if adds.is_empty() {
+                    return;
+                }
                 let (redis, counters) = (redis.clone(), self.clone());
                 actix_web::rt::spawn(async move {
                     if let Err(error) = redis.add_all(&adds).await {
@@ -128,12 +148,52 @@ impl Counters {
     }
 }
 
-/// The key of a consumer's count for the window of `limit` at `now`.
-pub fn key(consumer: &Consumer, counted: Counted, limit: Limit, now: SystemTime) -> (String, Window) {
-    let window = Window::at(limit.per, now);
-    (format!("relay:{}:{}:{}", consumer.name, counted.name(), window.start), window)
+/// One count of a consumer: what it counts, in which window.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot<'a> {
+    pub consumer: &'a str,
+    pub counted: Counted,
+    pub window: Window,
+}
+
+impl<'a> Slot<'a> {
+    /// The slot of `limit` of `consumer` at `now`.
+    pub fn at(consumer: &'a Consumer, counted: Counted, limit: Limit, now: SystemTime) -> Slot<'a> {
+        Slot { consumer: &consumer.name, counted, window: Window::at(limit.per, now) }
+    }
+
+    /// Its key, `relay:NAME:COUNTED:START`, the same in memory and Redis.
+    pub fn key(&self) -> String {
+        let mut key = String::with_capacity(64);
+        self.write_key(&mut key);
+        key
+    }
+
+    /// Writes its key into `key` (cleared first), piece by piece.
+    fn write_key(&self, key: &mut String) {
+        let mut start = itoa::Buffer::new();
+        key.clear();
+        for piece in ["relay:", self.consumer, ":", self.counted.name(), ":", start.format(self.window.start)] {
+            key.push_str(piece);
+        }
+    }
 }
 
 fn unix(now: SystemTime) -> u64 {
     now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_consumer_count_and_window_start() {
+        let slot =
+            Slot { consumer: "alice", counted: Counted::InputTokens, window: Window { start: 1_796_083_200, end: 0 } };
+        assert_eq!(slot.key(), "relay:alice:input_tokens:1796083200");
+        let mut reused = "an earlier, longer key".to_owned();
+        slot.write_key(&mut reused);
+        assert_eq!(reused, slot.key());
+    }
 }

@@ -37,7 +37,7 @@ use std::time::SystemTime;
 
 use actix_web::http::header::HeaderName;
 
-use self::counters::Counters;
+use self::counters::{Counters, Slot};
 use self::ticket::InFlight;
 pub use self::ticket::Ticket;
 use self::window::Window;
@@ -79,14 +79,14 @@ impl Meter {
         let limits = &consumer.limits;
         let now = SystemTime::now();
         let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
-        let requests = limits.requests.map(|limit| (limit, counters::key(consumer, Counted::Requests, limit, now)));
+        let requests = limits.requests.map(|limit| (limit, Slot::at(consumer, Counted::Requests, limit, now)));
         let checks: Vec<(Counted, Limit)> =
             limits.each().filter(|(counted, _)| *counted != Counted::Requests).collect();
-        let (gets, windows): (Vec<String>, Vec<Window>) =
-            checks.iter().map(|(counted, limit)| counters::key(consumer, *counted, *limit, now)).unzip();
-        let incr = requests.as_ref().map(|(_, (key, window))| (key.as_str(), window.end));
+        let slots: Vec<Slot<'_>> =
+            checks.iter().map(|(counted, limit)| Slot::at(consumer, *counted, *limit, now)).collect();
+        let incr = requests.map(|(_, slot)| slot);
         let ticket = Ticket::new(self.counters.clone(), table.clone(), index, route, in_flight);
-        let (count, used) = match self.counters.count(incr, &gets).await {
+        let (count, used) = match self.counters.count(incr, &slots).await {
             Ok(counted) => counted,
             Err(error) => {
                 self.counters.failed(&error);
@@ -102,14 +102,14 @@ impl Meter {
                 return Ok(ticket);
             }
         };
-        if let Some((limit, (_, window))) = requests
+        if let Some((limit, slot)) = requests
             && count > limit.amount
         {
-            return Err(refusal(Counted::Requests, limit, window, now));
+            return Err(refusal(Counted::Requests, limit, slot.window, now));
         }
-        for ((counted, limit), (used, window)) in checks.into_iter().zip(used.into_iter().zip(windows)) {
+        for ((counted, limit), (used, slot)) in checks.into_iter().zip(used.into_iter().zip(slots)) {
             if used >= limit.amount {
-                return Err(refusal(counted, limit, window, now));
+                return Err(refusal(counted, limit, slot.window, now));
             }
         }
         Ok(ticket)
@@ -136,9 +136,9 @@ impl Meter {
     pub async fn windows(&self, consumer: &Consumer) -> Vec<(&'static str, u64, Limit)> {
         let now = SystemTime::now();
         let present: Vec<(Counted, Limit)> = consumer.limits.each().collect();
-        let keys: Vec<String> =
-            present.iter().map(|(counted, limit)| counters::key(consumer, *counted, *limit, now).0).collect();
-        let used = self.counters.count(None, &keys).await.unwrap_or_default().1;
+        let slots: Vec<Slot<'_>> =
+            present.iter().map(|(counted, limit)| Slot::at(consumer, *counted, *limit, now)).collect();
+        let used = self.counters.count(None, &slots).await.unwrap_or_default().1;
         present.into_iter().zip(used).map(|((counted, limit), used)| (counted.name(), used, limit)).collect()
     }
 }

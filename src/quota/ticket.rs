@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
 
-use super::counters::{self, Counters};
+use super::counters::{Counters, Slot};
 use super::usage::Usage;
 use crate::policy::consumer::Counted;
 use crate::table::Table;
@@ -45,24 +45,16 @@ impl Ticket {
             dollars.round() as u64 // per million tokens, in micro-dollars: the same number
         });
         let now = SystemTime::now();
-        let adds: Vec<(String, u64, u64)> = consumer
-            .limits
-            .each()
-            .filter_map(|(counted, limit)| {
-                let amount = match counted {
-                    Counted::Requests => 0,
-                    Counted::Tokens | Counted::BudgetTokens => usage.total(),
-                    Counted::InputTokens => usage.input,
-                    Counted::OutputTokens => usage.output,
-                    Counted::BudgetUsd => micro_usd,
-                };
-                if amount == 0 {
-                    return None;
-                }
-                let (key, window) = counters::key(consumer, counted, limit, now);
-                Some((key, amount, window.end))
-            })
-            .collect();
+        let adds = consumer.limits.each().filter_map(|(counted, limit)| {
+            let amount = match counted {
+                Counted::Requests => 0,
+                Counted::Tokens | Counted::BudgetTokens => usage.total(),
+                Counted::InputTokens => usage.input,
+                Counted::OutputTokens => usage.output,
+                Counted::BudgetUsd => micro_usd,
+            };
+            (amount > 0).then(|| (Slot::at(consumer, counted, limit, now), amount))
+        });
         self.counters.add_all(adds);
         let route = &self.table.routes[self.route].id;
         self.counters.totals.add(&consumer.name, usage, route, micro_usd);

@@ -6,6 +6,7 @@
 //!    A WebSocket route leaves here ([`Outcome::WebSocket`]); a model-list
 //!    route may answer here ([`models`]).
 //! 3. [`admit`]: framing, media type (415), declared size (413); then
+//!    [`json_fields`]: a consumer's JSON body read once for the next two;
 //!    [`permit`]: the consumer's model (403) and limits (429); and
 //!    [`stream_usage`]: a consumer's stream asks for its usage.
 //! 4. [`guard`]: the route's guards, with probes of the upstream.
@@ -26,6 +27,7 @@ pub mod client_body;
 pub mod form_model;
 pub mod guard;
 pub mod headers;
+pub mod json_fields;
 pub mod models;
 pub mod permit;
 pub mod record;
@@ -89,9 +91,10 @@ pub async fn run<S: Sender>(
     }
     let mut shape = admit::admit(inbound.headers, &route.body)?;
     if let (Some(index), Some(consumer)) = (consumer_index, consumer) {
-        permit::check_model(consumer, route, inbound.headers, &mut shape, body).await?;
+        let json = json_fields::read(consumer, route, inbound.headers, &mut shape, body).await?;
+        permit::check_model(consumer, route, inbound.headers, json.as_ref(), shape, body).await?;
         permit::admit(table, index, route_index, sender, exchange).await?;
-        exchange.hide_usage.set(stream_usage::ask(route, inbound.headers, &mut shape, body).await?);
+        exchange.hide_usage.set(stream_usage::ask(route, json, &mut shape, body));
     }
     let params = &resolved.params;
     let needs_parts = !route.guards.is_empty() || !route.transforms.is_empty();

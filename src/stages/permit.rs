@@ -1,7 +1,7 @@
 //! Stage 3b, permit: what the consumer may do with this request. A
 //! consumer limited to some models has the request's model checked (403
-//! `model_not_allowed`, nothing sent): the `model` field of a JSON body,
-//! read whole within the route's limits and kept to send; the `model`
+//! `model_not_allowed`, nothing sent): the `model` field of a JSON body
+//! ([`super::json_fields`]); the `model`
 //! field of a multipart form, read only as far as that field
 //! ([`super::form_model`]); or the `model` query parameter of a WebSocket
 //! handshake. Then the request is counted
@@ -13,11 +13,11 @@ use std::sync::Arc;
 use actix_web::http::header::{self, HeaderMap};
 use bytes::BytesMut;
 use futures_util::StreamExt;
-use serde::Deserialize;
 
 use super::admit::BodyShape;
-use super::client_body::{ClientBody, hold_whole};
+use super::client_body::ClientBody;
 use super::form_model::{self, Scan};
+use super::json_fields::JsonBody;
 use super::record::Exchange;
 use super::sender::Sender;
 use crate::error::RelayError;
@@ -25,32 +25,28 @@ use crate::media;
 use crate::policy::consumer::Consumer;
 use crate::table::{Route, Table};
 
-/// Checks the model of a request body, if the consumer is limited to some.
-/// A body read for this is put back, and its shape becomes its size.
+/// Checks the model of a request body, if the consumer is limited to some:
+/// from the JSON body's fields ([`super::json_fields`]), or from a form
+/// read as far as its `model` field (what was read is put back).
 pub async fn check_model(
     consumer: &Consumer,
     route: &Route,
     headers: &HeaderMap,
-    shape: &mut BodyShape,
+    json: Option<&JsonBody>,
+    shape: BodyShape,
     body: &mut Option<ClientBody>,
 ) -> Result<(), RelayError> {
+    if !consumer.needs_model() || shape == BodyShape::None {
+        return Ok(());
+    }
+    if let Some(json) = json {
+        return json.fields.model.as_deref().map_or(Ok(()), |model| allow_model(consumer, model));
+    }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if !consumer.needs_model() || *shape == BodyShape::None {
-        return Ok(());
+    match content_type.and_then(media::form_boundary) {
+        Some(boundary) => check_form_model(consumer, route, &boundary, body).await,
+        None => Ok(()),
     }
-    if let Some(boundary) = content_type.and_then(media::form_boundary) {
-        return check_form_model(consumer, route, &boundary, body).await;
-    }
-    if !media::is_json(content_type) {
-        return Ok(());
-    }
-    let Some(bytes) = hold_whole(body, shape, &route.body, route.timeout).await? else { return Ok(()) };
-    #[derive(Deserialize)]
-    struct ModelField {
-        model: Option<String>,
-    }
-    let model = serde_json::from_slice::<ModelField>(&bytes).ok().and_then(|field| field.model);
-    model.map_or(Ok(()), |model| allow_model(consumer, &model))
 }
 
 /// Reads a form up to its `model` field and checks it; what was read goes
