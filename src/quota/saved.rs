@@ -64,7 +64,7 @@ mod tests {
         save(&path, &store).unwrap();
         let restarted = MemoryStore::default();
         assert_eq!(load(&path, &restarted), Ok(1));
-        assert_eq!(restarted.get("relay:bob:budget_tokens:0", now()), 240);
+        assert_eq!(restarted.read(now(), |get| get("relay:bob:budget_tokens:0")), 240);
         assert_eq!(load(&dir.path().join("absent.json"), &restarted), Ok(0));
         std::fs::write(&path, r#"{"counters":[["old",5,1]]}"#).unwrap();
         assert_eq!(load(&path, &MemoryStore::default()), Ok(0));
