@@ -28,7 +28,8 @@ fn text(bytes: &[u8]) -> String {
 /// A routes directory holding one file with this route and its examples.
 fn routes_dir(route: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = "[upstream.up]\nbase_url = \"http://upstream.test/v1\"\nauth = { mode = \"bearer\", env = \"UP_KEY\" }\n\n";
+    let upstream =
+        "[upstream.up]\nbase_url = \"http://upstream.test/v1\"\nauth = { mode = \"bearer\", env = \"UP_KEY\" }\n\n";
     std::fs::write(dir.path().join("things.toml"), format!("{upstream}{route}")).unwrap();
     dir
 }
@@ -50,7 +51,8 @@ fn the_shipped_examples_pass_without_any_key() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", text(&out.stderr));
     let summary = stdout.lines().last().unwrap();
-    let passed: usize = summary.strip_suffix(" passed, 0 failed").unwrap_or_else(|| panic!("{summary}")).parse().unwrap();
+    let passed: usize =
+        summary.strip_suffix(" passed, 0 failed").unwrap_or_else(|| panic!("{summary}")).parse().unwrap();
     assert!(passed >= 10, "{stdout}");
     for shown in [
         "ok      actions.images.edits / an attached file becomes the image part",

@@ -119,12 +119,23 @@ fn expect(src: &Source, spec: &Spanned<ExpectSpec>) -> Result<Expect, SpecError>
         ),
         None => None,
     };
-    let expect = Expect { method, url: spec.url.clone(), headers, body: spec.body.clone(), parts: spec.parts.clone(), status, code: spec.code.clone() };
-    let upstream_keys = expect.method.is_some() || expect.url.is_some() || !expect.headers.is_empty() || expect.parts.is_some();
+    let expect = Expect {
+        method,
+        url: spec.url.clone(),
+        headers,
+        body: spec.body.clone(),
+        parts: spec.parts.clone(),
+        status,
+        code: spec.code.clone(),
+    };
+    let upstream_keys =
+        expect.method.is_some() || expect.url.is_some() || !expect.headers.is_empty() || expect.parts.is_some();
     if expect.answers_itself() && upstream_keys {
         return Err(src
             .error_at(at, "an example expects the relay's own answer (`status`, `code`) and an upstream request")
-            .with_hint("with `status` or `code` only `body` may be checked; or drop them to check the upstream request"));
+            .with_hint(
+                "with `status` or `code` only `body` may be checked; or drop them to check the upstream request",
+            ));
     }
     if expect.parts.is_some() && expect.body.is_some() {
         return Err(src.error_at(at, "`parts` (a multipart body) and `body` (JSON) exclude each other"));

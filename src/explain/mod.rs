@@ -24,12 +24,12 @@ use bytes::Bytes;
 
 pub use recorder::{Recorded, Recorder};
 
+use crate::error::RelayError;
 use crate::live::Live;
 use crate::policy::consumer::Identified;
 use crate::stages::client_body::ClientBody;
 use crate::stages::record::Exchange;
 use crate::stages::{self, Inbound, Outcome, admit, resolve};
-use crate::error::RelayError;
 use crate::table::{Route, Table, UpstreamAuth, WhenKeyMissing};
 
 /// The request id shown in place of a generated one.

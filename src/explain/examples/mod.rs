@@ -83,10 +83,9 @@ async fn run_one(table: &Arc<Table>, index: usize, example: &Example) -> Result<
 fn actual(run: DryRun, request: &Request) -> Actual {
     let DryRun { recorder, outcome } = run;
     match outcome {
-        Err(error) => Actual {
-            answer: Some((error.status.as_u16(), error.code.to_owned(), error.message)),
-            ..Actual::default()
-        },
+        Err(error) => {
+            Actual { answer: Some((error.status.as_u16(), error.code.to_owned(), error.message)), ..Actual::default() }
+        }
         Ok(Outcome::Local(answer)) => Actual {
             answer: Some((200, String::new(), "an answer of the relay itself".to_owned())),
             body: Some(recorder.redacted_json(&answer)),
