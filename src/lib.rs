@@ -34,7 +34,8 @@
 //!   request head of a connection.
 //! - [`telemetry`]: metrics and the access log, recorded when an answer is
 //!   finished, and traces exported over OTLP.
-//! - [`explain`]: the same stages with a recording sender.
+//! - [`explain`]: the same stages with a recording sender; `relay test`
+//!   runs the routes' examples through it ([`explain::examples`]).
 //! - [`model_list`]: model lists a route serves itself, filtered.
 //! - Leaves used throughout: [`error`] (errors in the OpenAI shape, with the
 //!   side at fault and whether a retry can help), [`media`] (media types),

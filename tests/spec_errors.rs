@@ -86,3 +86,8 @@ fn compact_route_lines_are_located() {
 fn directory_defaults_errors_are_reported_once_in_their_file() {
     check_case("dir_defaults");
 }
+
+#[test]
+fn examples_are_checked_against_their_route() {
+    check_case("examples");
+}

@@ -1,10 +1,11 @@
-//! The `relay` command line: `serve`, `demo`, `check`, `explain`, `routes`
-//! and `openapi`.
+//! The `relay` command line: `serve`, `demo`, `check`, `explain`, `test`,
+//! `routes` and `openapi`.
 
 mod demo;
 mod keys;
 mod serve;
 mod shutdown;
+mod test;
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -64,6 +65,11 @@ pub enum Command {
         /// Also show which values of the route come from defaults, and from which file.
         #[arg(long)]
         sources: bool,
+    },
+    /// Run every route's examples offline; print a diff for each failure; exit 1 if one fails, 2 if the routes do not compile.
+    Test {
+        #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
+        routes: Vec<PathBuf>,
     },
     /// Print the OpenAPI document of the routes, or one ChatGPT Actions set's.
     Openapi {
@@ -127,6 +133,7 @@ pub fn main() -> ExitCode {
             ),
             None => ExitCode::FAILURE,
         },
+        Command::Test { routes } => test::run(&routes),
         Command::Keys(command) => keys::run(command),
         Command::Schema => {
             let text = crate::spec::schema::spec_file_schema_text();

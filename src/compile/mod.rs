@@ -7,6 +7,7 @@
 mod consumers;
 mod defaults;
 mod edge;
+mod examples;
 mod inherit;
 mod listeners;
 mod overrides;

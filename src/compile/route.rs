@@ -7,7 +7,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use toml::Spanned;
 
-use super::{path, policies, values, websocket};
+use super::{examples, path, policies, values, websocket};
 use crate::diagnostics::{Source, SpecError, nearest};
 use crate::env::Env;
 use crate::matcher::Segment;
@@ -103,6 +103,13 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
     let protocol = super::keep(errors, websocket::protocol(src, spec, methods.as_deref(), at));
     let openapi = spec.openapi.as_ref().map(|o| o.get_ref().clone()).unwrap_or_default();
     let schemas = cx.schemas.route_schemas(src, &openapi, errors);
+    let examples = match (&methods, &segments) {
+        (Some(methods), Some(segments)) => {
+            let shape = examples::RouteShape { methods, path: spec.path.get_ref(), segments };
+            examples::compile(src, &spec.examples, &shape, errors)
+        }
+        _ => None,
+    };
 
     if errors.len() > before || upstream.is_none() {
         return None;
@@ -133,6 +140,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         protocol: protocol?,
         origin: Origin { file: src.path.clone(), line, column },
         defaulted: defaulted(spec, cx),
+        examples: examples?,
     };
     Some(Compiled { route, segments: segments? })
 }

@@ -7,18 +7,24 @@
 //! method, URL, headers after the header policy and the transforms, and the
 //! body (multipart parts shown with placeholders for files that would be
 //! fetched). Secrets are redacted in headers and bodies.
+//!
+//! `relay test` ([`examples`]) runs each route's examples through the same
+//! [`dry_run`] and compares what it records with what they expect.
 
+pub mod examples;
 mod recorder;
 
 use std::fmt::Write;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 
-pub use recorder::Recorder;
+pub use recorder::{Recorded, Recorder};
 
+use crate::error::RelayError;
 use crate::live::Live;
 use crate::policy::consumer::Identified;
 use crate::stages::client_body::ClientBody;
@@ -56,14 +62,62 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Adds the `Content-Length` of the body, as a client sends it.
+    pub fn set_length(&mut self) {
+        if let Some(body) = &self.body {
+            self.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+    }
+
+    /// The request as the stages read it, arriving on `listener`.
+    pub fn inbound<'a>(&'a self, listener: &'a str) -> Inbound<'a> {
+        let (path, query) = match self.target.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (self.target.as_str(), None),
+        };
+        Inbound {
+            listener,
+            method: &self.method,
+            path,
+            query,
+            target: &self.target,
+            headers: &self.headers,
+            peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            request_id: SHOWN_REQUEST_ID,
+        }
+    }
+}
+
+/// Where a dry run ends: the recorder (probes asked for, redaction) and
+/// what the stages returned.
+pub struct DryRun {
+    pub recorder: Recorder,
+    pub outcome: Result<Outcome<Recorded>, RelayError>,
+}
+
+/// Runs the stages of `serve` on one request with the recording sender.
+pub async fn dry_run(table: &Arc<Table>, inbound: &Inbound<'_>, body: Option<&[u8]>) -> Result<DryRun, String> {
+    let recorder = Recorder::new(table).map_err(|e| format!("no TLS settings for the dry run: {e}"))?;
+    let mut body = body.map(|bytes| ClientBody::Bytes(Some(Bytes::copy_from_slice(bytes))));
+    let outcome = stages::run(table, inbound, &mut body, &recorder, &Exchange::default()).await;
+    Ok(DryRun { recorder, outcome })
+}
+
+/// A runtime for dry runs, on this thread.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| format!("cannot start the dry run: {e}"))
+}
+
 /// The dry-run report as text, and whether a route matched.
 pub fn explain(live: &Live, mut request: Request) -> (String, bool) {
-    if let Some(body) = &request.body {
-        request.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+    request.set_length();
+    let runtime = match runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return (format!("error: cannot start the dry run: {e}\n"), false),
+        Err(e) => return (format!("error: {e}\n"), false),
     };
     runtime.block_on(report(live, &request))
 }
@@ -71,10 +125,6 @@ pub fn explain(live: &Live, mut request: Request) -> (String, bool) {
 async fn report(live: &Live, request: &Request) -> (String, bool) {
     let table = &live.table;
     let mut out = String::new();
-    let (path, query) = match request.target.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (request.target.as_str(), None),
-    };
     let _ = writeln!(out, "request: {} {}", request.method, request.target);
     let listener = request.listener.as_deref().unwrap_or(crate::table::DEFAULT_LISTENER);
     if table.listener(listener).is_none() {
@@ -82,16 +132,8 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         let _ = writeln!(out, "no listener named {listener:?}; the listeners are: {}", names.join(", "));
         return (out, false);
     }
-    let inbound = Inbound {
-        listener,
-        method: &request.method,
-        path,
-        query,
-        target: &request.target,
-        headers: &request.headers,
-        peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        request_id: SHOWN_REQUEST_ID,
-    };
+    let inbound = request.inbound(listener);
+    let path = inbound.path;
     let resolved = match resolve::resolve(table, &inbound) {
         Ok(resolved) => resolved,
         Err(error) => {
@@ -110,12 +152,10 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         }
     }
     checks(table, route, &inbound, &mut out);
-    let recorder = match Recorder::new(table) {
-        Ok(recorder) => recorder,
-        Err(e) => return (format!("{out}error: no TLS settings for the dry run: {e}\n"), true),
+    let DryRun { recorder, outcome } = match dry_run(table, &inbound, request.body.as_deref()).await {
+        Ok(run) => run,
+        Err(e) => return (format!("{out}error: {e}\n"), true),
     };
-    let mut body = request.body.clone().map(|bytes| ClientBody::Bytes(Some(Bytes::from(bytes))));
-    let outcome = stages::run(table, &inbound, &mut body, &recorder, &Exchange::default()).await;
     for probe in recorder.probes() {
         let _ = writeln!(out, "  probe: GET {probe} (not sent in a dry run; its guard is not evaluated)");
     }

@@ -41,6 +41,8 @@ pub struct Recorded {
     /// The answer's head, as far as the stages ask (a 200 with no headers).
     status: StatusCode,
     answer_headers: HeaderMap,
+    /// The part names of a multipart body.
+    parts: Option<Vec<String>>,
 }
 
 /// The body as the report shows it.
@@ -88,36 +90,61 @@ fn redactor(table: &Table) -> Redactor {
 impl Recorder {
     /// A recorded request as report lines: method and URL, sorted headers
     /// (secrets masked), a blank line and the body (secrets masked).
-    /// `client` is the client's headers: a trace the relay starts is shown
-    /// as generated, like the request id.
     pub fn show(&self, recorded: &Recorded, client: &HeaderMap) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "  {} {}", recorded.request.method, recorded.request.url);
-        let mut lines: Vec<String> = recorded
+        for (name, value) in self.shown_headers(recorded, client) {
+            let _ = writeln!(out, "  {name}: {value}");
+        }
+        if let Some(body) = self.shown_body(recorded) {
+            let _ = writeln!(out, "\n{body}");
+        }
+        out
+    }
+
+    /// The headers sent, sorted, each value as shown: secrets masked, and a
+    /// trace the relay starts shown as generated, like the request id
+    /// (`client` is the client's headers).
+    pub fn shown_headers(&self, recorded: &Recorded, client: &HeaderMap) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = recorded
             .request
             .headers
             .iter()
             .map(|(name, value)| match name.as_str() {
                 TRACEPARENT if client.get(TRACEPARENT) != Some(value) => {
-                    format!("  {name}: 00-<trace generated per request>-01")
+                    (name.to_string(), "00-<trace generated per request>-01".to_owned())
                 }
-                _ => format!("  {name}: {}", secrets::shown(name, value)),
+                _ => (name.to_string(), secrets::shown(name, value)),
             })
             .collect();
-        lines.sort();
-        for line in lines {
-            let _ = writeln!(out, "{line}");
-        }
+        // In the order of the report's `name: value` lines.
+        lines.sort_by_cached_key(|(name, value)| format!("{name}: {value}"));
+        lines
+    }
+
+    /// The body as shown: text with secrets masked, or a summary of a
+    /// binary or long one; `None` when there is no body.
+    pub fn shown_body(&self, recorded: &Recorded) -> Option<String> {
         match &recorded.body {
-            Shown::None => {}
-            Shown::Text(text) => {
-                let _ = writeln!(out, "\n{}", self.redactor.body(text).trim_end());
-            }
-            Shown::Opaque(length, how) => {
-                let _ = writeln!(out, "\n<{length} bytes, {how}>");
-            }
+            Shown::None => None,
+            Shown::Text(text) => Some(self.redactor.body(text).trim_end().to_owned()),
+            Shown::Opaque(length, how) => Some(format!("<{length} bytes, {how}>")),
         }
-        out
+    }
+}
+
+impl Recorded {
+    pub fn method(&self) -> &actix_web::http::Method {
+        &self.request.method
+    }
+
+    pub fn url(&self) -> &str {
+        &self.request.url
+    }
+
+    /// The names of the multipart parts, in order; `None` for another body.
+    pub fn part_names(&self) -> Option<&[String]> {
+        self.parts.as_deref()
     }
 }
 
@@ -126,6 +153,19 @@ fn shown(bytes: &[u8], how: &'static str) -> Shown {
         Ok(text) if bytes.len() <= SHOWN_BODY => Shown::Text(text.to_owned()),
         _ => Shown::Opaque(bytes.len(), how),
     }
+}
+
+/// The names in the parts' `Content-Disposition: form-data; name="..."`.
+fn part_names(pieces: &[Bytes]) -> Vec<String> {
+    let text = multipart_text(pieces);
+    text.lines()
+        .filter_map(|line| {
+            let (head, rest) = line.split_once(':')?;
+            let rest = rest.trim_start().strip_prefix("form-data;")?;
+            let name = rest.split(';').find_map(|p| p.trim().strip_prefix("name=\""))?;
+            head.eq_ignore_ascii_case("content-disposition").then(|| name.split('"').next().unwrap_or(name).to_owned())
+        })
+        .collect()
 }
 
 /// A multipart body with every part's head and its content where it is
@@ -165,6 +205,7 @@ impl Sender for Recorder {
         _chunks: Option<ChunkLog>,
     ) -> Result<Recorded, RelayError> {
         let headers = &mut request.headers;
+        let mut parts = None;
         let body = match body {
             Outgoing::Empty { sent_length } => {
                 if *sent_length {
@@ -184,6 +225,7 @@ impl Sender for Recorder {
                     headers.insert(header::CONTENT_TYPE, value);
                 }
                 headers.insert(header::CONTENT_LENGTH, HeaderValue::from(multipart.len()));
+                parts = Some(part_names(&multipart.pieces));
                 Shown::Text(multipart_text(&multipart.pieces))
             }
             Outgoing::Streamed(payload) => {
@@ -205,7 +247,7 @@ impl Sender for Recorder {
                 shown(&read, "streamed unchanged")
             }
         };
-        Ok(Recorded { request, body, status: StatusCode::OK, answer_headers: HeaderMap::new() })
+        Ok(Recorded { request, body, status: StatusCode::OK, answer_headers: HeaderMap::new(), parts })
     }
 
     async fn probe(&self, _route: &Route, url: String, _headers: HeaderMap) -> Result<Probed<Recorded>, RelayError> {

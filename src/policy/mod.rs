@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod consumer;
+pub mod example;
 pub mod guard;
 pub mod path_template;
 pub mod retry;

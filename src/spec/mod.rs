@@ -11,6 +11,7 @@
 mod compact;
 pub mod consumer;
 mod edge;
+pub mod example;
 pub mod guard;
 mod load;
 pub mod merge;

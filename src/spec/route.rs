@@ -146,5 +146,10 @@ route_specs! {
         /// so the consumer's tokens are counted, and keep the usage chunk
         /// from the client.
         stream_usage: Option<bool>,
+        /// Examples of this route (`[[route.examples]]`): a client request
+        /// and what must come out; `relay test` checks them offline.
+        #[serde(default)]
+        #[schemars(with = "Vec<super::example::ExampleSpec>")]
+        examples: Vec<Spanned<super::example::ExampleSpec>>,
     }
 }

@@ -205,6 +205,8 @@ pub struct Route {
     /// The keys whose value a default supplies (dotted, e.g. `body.max`),
     /// with the file holding it: the route's own, or its `_defaults.toml`.
     pub defaulted: Vec<(String, std::path::PathBuf)>,
+    /// `[[route.examples]]`, for `relay test`; serving never reads them.
+    pub examples: Vec<crate::policy::example::Example>,
 }
 
 impl Route {
