@@ -122,6 +122,18 @@ impl Fetcher {
         Ok(self.checked(FileUrl::parse(url)?).await?.addrs)
     }
 
+    /// The checks that need no network, for a dry run: the URL, the
+    /// policy's schemes, hosts and ports, and an address written as a
+    /// literal. (A host name is resolved and checked only when served.)
+    pub fn check_offline(&self, url: &str) -> Result<(), FetchError> {
+        let url = FileUrl::parse(url)?;
+        self.policy.admit(&url)?;
+        match url.ip_literal() {
+            Some(ip) => (self.check)(ip).map_err(|reason| FetchError::Blocked { addr: ip, reason }),
+            None => Ok(()),
+        }
+    }
+
     async fn fetch_hops(&self, url: &str) -> Result<FetchedFile, FetchError> {
         let mut hop = self.checked(FileUrl::parse(url)?).await?;
         let mut redirects = 0;

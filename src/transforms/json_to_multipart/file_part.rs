@@ -141,8 +141,12 @@ impl FilePart {
     /// Fetches or decodes the file and checks it: (filename, type, bytes).
     pub async fn load(&self, source: Source<'_>, fetch: &FetchContext) -> Result<(String, String, Bytes), RelayError> {
         let (field, name, declared, bytes) = match source {
-            // A dry run fetches nothing: the part names the link instead.
-            Source::Link { url, name, mime, .. } if fetch.dry_run => {
+            // A dry run fetches nothing: the link is checked as far as it
+            // can be offline, and the part names it instead.
+            Source::Link { url, name, mime, field } if fetch.dry_run => {
+                let fetcher = crate::fetch::Fetcher::new(self.policy.clone(), fetch.tls.clone())
+                    .with_address_check(fetch.address_check);
+                fetcher.check_offline(url).map_err(|e| e.to_relay_error(&field))?;
                 let placeholder = Bytes::from(format!("<the file at {url}, fetched when served>"));
                 let declared = mime.map(str::to_owned).or_else(|| self.mime.first().cloned());
                 let mime = declared.unwrap_or_else(|| "application/octet-stream".to_owned());
