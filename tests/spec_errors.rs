@@ -38,7 +38,7 @@ fn unknown_upstream_lists_the_defined_ones() {
 }
 
 #[test]
-fn duplicate_route_names_both_places() {
+fn duplicate_route_names_both_places_once_at_the_id() {
     check_case("duplicate_route");
 }
 

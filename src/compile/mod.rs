@@ -7,6 +7,7 @@
 mod consumers;
 mod defaults;
 mod edge;
+mod ids;
 mod inherit;
 mod listeners;
 mod overrides;
@@ -76,6 +77,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     let mut overriding_routes = HashSet::new();
     let schemas = schemas::SchemaStore::default();
     let dir_defaults = defaults::by_directory(files, env, &upstreams, &broken, &mut errors);
+    let mut ids = ids::Ids::default();
     for file in files {
         let dir_defaults = match dir_defaults.get(&defaults::directory(&file.source.path)) {
             Some(defaults::DirDefaults::Broken) => continue,
@@ -95,13 +97,13 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             if !overrides.compiles_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces, &mut overriding_routes) {
                 continue;
             }
+            ids.record(&file.source, &spec.get_ref().id, &mut errors);
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
                 routes.push(compiled.route);
                 segments.push(compiled.segments);
             }
         }
     }
-    check_unique_ids(&routes, &mut errors);
     let cors = edge::cors_table(files, &mut errors);
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
     inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
@@ -154,18 +156,6 @@ fn compile_upstreams(
     (upstreams, broken)
 }
 
-fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>) {
-    let mut seen: HashMap<&str, &Origin> = HashMap::new();
-    for route in routes {
-        if let Some(first) = seen.insert(&route.id, &route.origin) {
-            errors.push(
-                located(&route.origin, format!("route id `{}` is used twice", route.id))
-                    .with_hint(format!("the first use is at {first}; ids must be unique across all files")),
-            );
-        }
-    }
-}
-
 /// The matcher of the routes at `served` (indices into `routes`).
 fn build_matcher(
     routes: &[crate::table::Route],
@@ -182,6 +172,8 @@ fn build_matcher(
         for method in &route.methods {
             match matcher.insert(&shape, (method.clone(), websocket), index, &mut shapes) {
                 Ok(()) => {}
+                // Two routes with one id are reported once, as a used id.
+                Err(InsertError::Duplicate { existing }) if routes[existing].id == route.id => {}
                 Err(InsertError::Duplicate { existing }) => {
                     let other = &routes[existing];
                     errors.push(
