@@ -87,3 +87,18 @@ fn serve_refuses_an_open_address_without_keys() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("refusing to listen on 0.0.0.0:0 without relay keys"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn check_names_an_unclosed_inline_table_and_hints_every_syntax_error() {
+    let out = relay(&["check", "--routes", "tests/fixtures/spec_errors/syntax_hints"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("a.toml:7:15: error: this inline table has no closing `}`\n  hint: add `}`"), "{stderr}");
+    assert!(stderr.contains("b.toml:3:10: error: unknown method \"GTE\""), "{stderr}");
+    assert!(!stderr.contains("names no upstream"), "{stderr}");
+    assert!(stderr.contains("d.toml:4:8: error: string values must be quoted"), "{stderr}");
+    let errors = stderr.lines().filter(|l| l.contains(": error: ")).count();
+    let hints = stderr.lines().filter(|l| l.starts_with("  hint: ")).count();
+    assert_eq!((errors, hints), (4, 4), "{stderr}");
+    assert!(stderr.trim_end().ends_with("4 errors found"), "{stderr}");
+}

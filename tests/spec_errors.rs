@@ -86,3 +86,8 @@ fn compact_route_lines_are_located() {
 fn directory_defaults_errors_are_reported_once_in_their_file() {
     check_case("dir_defaults");
 }
+
+#[test]
+fn syntax_errors_get_hints_and_an_open_bracket_is_named() {
+    check_case("syntax_hints");
+}

@@ -51,11 +51,22 @@ pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Table, Vec<SpecError>> {
         Ok(table) if errors.is_empty() => Ok(table),
         Ok(_) => Err(errors),
         Err(more) => {
-            errors.extend(more);
+            let some_unread = !errors.is_empty();
+            errors.extend(more.into_iter().filter(|e| !(some_unread && unresolved(e))));
             errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             Err(errors)
         }
     }
+}
+
+/// Whether an error is a name no file read defines: when a file did not
+/// parse, the definition may be in it, so only its own error is reported.
+fn unresolved(error: &SpecError) -> bool {
+    // The messages of `route::upstream`, `defaults` and `listeners`.
+    let message = error.message.as_str();
+    message == "the route names no upstream"
+        || message.starts_with("unknown upstream ")
+        || message.contains("an unknown listener `")
 }
 
 /// Compiles parsed files (in order) into a table, or every error found.
