@@ -102,3 +102,26 @@ fn check_names_an_unclosed_inline_table_and_hints_every_syntax_error() {
     assert_eq!((errors, hints), (4, 4), "{stderr}");
     assert!(stderr.trim_end().ends_with("4 errors found"), "{stderr}");
 }
+
+#[test]
+fn routes_has_a_header_and_the_listeners_of_each_route() {
+    let dirs = ["routes", "--routes", "routes.d", "--routes", "examples/two-ports"];
+    let out = relay(&dirs);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let header: Vec<&str> = stdout.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["ID", "METHODS", "PATH", "LISTENERS", "UPSTREAM", "UPSTREAM_PATH"]);
+    let columns = |id: &str| -> Vec<String> {
+        let line = stdout.lines().find(|l| l.starts_with(&format!("{id} "))).expect("the route is listed");
+        line.split_whitespace().map(str::to_owned).collect()
+    };
+    let bridge = ["bridge.completions", "POST", "/v1/chat/completions", "bridge", "openai", "/responses"];
+    assert_eq!(columns("bridge.completions"), bridge);
+    assert_eq!(columns("chat.completions.create")[3], "default");
+    assert_eq!(columns("files.list")[3], "default,bridge");
+    let out = relay(&[&dirs[..], &["--json"]].concat());
+    let routes: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let listeners = |id: &str| routes.as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()["listeners"].clone();
+    assert_eq!(listeners("bridge.completions"), serde_json::json!(["bridge"]));
+    assert_eq!(listeners("files.list"), serde_json::json!(["default", "bridge"]));
+}

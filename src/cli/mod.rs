@@ -278,17 +278,28 @@ fn print_routes(table: &crate::table::Table, json: bool, sources: bool) -> ExitC
             .collect();
         writeln!(stdout, "{}", serde_json::Value::Array(list))
     } else {
-        table.routes.iter().try_for_each(|r| {
-            let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
-            let target = r.upstream_path.display(&r.params);
-            writeln!(stdout, "{:<40} {:<12} {:<60} {} {}", r.id, methods.join(","), r.path, r.upstream.name, target)?;
-            if sources {
-                for (file, keys) in r.defaulted_by_file() {
-                    writeln!(stdout, "    from {}: {}", file.display(), keys.join(", "))?;
-                }
-            }
-            Ok(())
-        })
+        let served = |r: &crate::table::Route| r.listeners.join(",");
+        let wide = table.routes.iter().map(|r| served(r).len()).chain([9]).max().unwrap_or(9);
+        let header = ("ID", "METHODS", "PATH", "LISTENERS", "UPSTREAM UPSTREAM_PATH");
+        writeln!(stdout, "{:<40} {:<12} {:<60} {:<wide$} {}", header.0, header.1, header.2, header.3, header.4)
+            .and_then(|()| {
+                table.routes.iter().try_for_each(|r| {
+                    let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
+                    let (path, target) = (&r.path, r.upstream_path.display(&r.params));
+                    let (id, listeners, upstream) = (&r.id, served(r), &r.upstream.name);
+                    writeln!(
+                        stdout,
+                        "{id:<40} {:<12} {path:<60} {listeners:<wide$} {upstream} {target}",
+                        methods.join(",")
+                    )?;
+                    if sources {
+                        for (file, keys) in r.defaulted_by_file() {
+                            writeln!(stdout, "    from {}: {}", file.display(), keys.join(", "))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
     };
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

@@ -97,7 +97,10 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         Err(error) => {
             let _ = writeln!(out, "no route: {} ({})", error.message, error.status.as_u16());
             if error.status.as_u16() == 404 {
-                nearest_routes(table, path, &mut out);
+                match elsewhere(table, &inbound) {
+                    Some(other) => drop(writeln!(out, "the path exists on listener {other}; use --listener {other}")),
+                    None => nearest_routes(table, path, &mut out),
+                }
             }
             return (out, false);
         }
@@ -189,6 +192,15 @@ fn checks(table: &Table, route: &Route, inbound: &Inbound<'_>, out: &mut String)
         let verify = if retry.verify.is_some() { ", then a verify step" } else { "" };
         let _ = writeln!(out, "  retry: up to {} attempts{verify}{post}", retry.attempts);
     }
+}
+
+/// Another listener on which the path matches a route (with any method).
+fn elsewhere<'t>(table: &'t Table, inbound: &Inbound<'_>) -> Option<&'t str> {
+    let others = table.listeners.iter().filter(|l| l.name != inbound.listener);
+    others.map(|l| l.name.as_str()).find(|&listener| {
+        let found = resolve::resolve(table, &Inbound { listener, ..*inbound });
+        found.map_or_else(|error| error.status.as_u16() != 404, |_| true)
+    })
 }
 
 fn nearest_routes(table: &Table, path: &str, out: &mut String) {
