@@ -125,3 +125,19 @@ fn routes_has_a_header_and_the_listeners_of_each_route() {
     assert_eq!(listeners("bridge.completions"), serde_json::json!(["bridge"]));
     assert_eq!(listeners("files.list"), serde_json::json!(["default", "bridge"]));
 }
+
+#[test]
+fn check_warns_about_a_path_parameter_nothing_reads() {
+    let out = relay(&["check", "--routes", "tests/fixtures/spec_warnings"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains(": warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].starts_with("tests/fixtures/spec_warnings/routes.toml:7:37: warning: path parameter `file_id`")
+    );
+    assert!(warnings[1].starts_with("tests/fixtures/spec_warnings/routes.toml:43:33: warning: path parameter `part`"));
+    assert!(stderr.contains("hint: write {file_id} in `upstream_path`"), "{stderr}");
+    let shipped = text(&relay(&["check"]).stderr);
+    assert!(!shipped.contains("path parameter"), "{shipped}");
+}

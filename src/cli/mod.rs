@@ -162,6 +162,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 
 fn print_warnings(live: &Live) {
     let mut stderr = std::io::stderr().lock();
+    for warning in &live.table.warnings {
+        let _ = writeln!(stderr, "{warning}");
+    }
     for warning in &live.documents.warnings {
         let _ = writeln!(stderr, "{warning}");
     }

@@ -11,6 +11,7 @@ mod ids;
 mod inherit;
 mod listeners;
 mod overrides;
+mod params;
 mod path;
 mod policies;
 mod route;
@@ -89,6 +90,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     let schemas = schemas::SchemaStore::default();
     let dir_defaults = defaults::by_directory(files, env, &upstreams, &broken, &mut errors);
     let mut ids = ids::Ids::default();
+    let mut warnings = Vec::new();
     for file in files {
         let dir_defaults = match dir_defaults.get(&defaults::directory(&file.source.path)) {
             Some(defaults::DirDefaults::Broken) => continue,
@@ -110,6 +112,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             }
             ids.record(&file.source, &spec.get_ref().id, &mut errors);
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
+                warnings.extend(params::unused(&file.source, spec, &compiled.route));
                 routes.push(compiled.route);
                 segments.push(compiled.segments);
             }
@@ -128,7 +131,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, listeners, consumers, loaded_at: SystemTime::now(), cors })
+    Ok(Table { version: 0, routes, upstreams, listeners, consumers, loaded_at: SystemTime::now(), cors, warnings })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their
