@@ -99,7 +99,7 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
             if error.status.as_u16() == 404 {
                 match elsewhere(table, &inbound) {
                     Some(other) => drop(writeln!(out, "the path exists on listener {other}; use --listener {other}")),
-                    None => nearest_routes(table, path, &mut out),
+                    None => nearest_routes(table, path, listener, &mut out),
                 }
             }
             return (out, false);
@@ -203,9 +203,10 @@ fn elsewhere<'t>(table: &'t Table, inbound: &Inbound<'_>) -> Option<&'t str> {
     })
 }
 
-fn nearest_routes(table: &Table, path: &str, out: &mut String) {
-    let mut scored: Vec<(f64, &Route)> =
-        table.routes.iter().map(|r| (strsim::normalized_levenshtein(path, &r.path), r)).collect();
+/// The routes of `listener` whose paths are closest to `path`.
+fn nearest_routes(table: &Table, path: &str, listener: &str, out: &mut String) {
+    let served = table.routes.iter().filter(|r| r.listeners.iter().any(|name| name == listener));
+    let mut scored: Vec<(f64, &Route)> = served.map(|r| (strsim::normalized_levenshtein(path, &r.path), r)).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     if scored.is_empty() {
         return;
