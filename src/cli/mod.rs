@@ -39,7 +39,7 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
-    /// Compile the routes without serving; print every error and exit 1 if any.
+    /// Compile the routes without serving; print every error (exit 1 if any), then the warnings.
     Check {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
         routes: Vec<PathBuf>,
@@ -79,7 +79,7 @@ pub enum Command {
     /// Make relay keys for `[consumer.NAME]` tables.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// List the routes: id, methods, path, upstream, upstream path.
+    /// List the routes: id, methods, path, listeners, upstream, upstream path.
     Routes {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
         routes: Vec<PathBuf>,
