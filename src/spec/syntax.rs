@@ -39,7 +39,14 @@ fn unclosed(source: &Source, offset: usize, message: &str) -> Option<SpecError> 
 
 /// The hint for a syntax error, by the parser's message.
 fn hint(message: &str) -> String {
-    let hints: [(&str, &str); 11] = [
+    let hints: [(&str, &str); 15] = [
+        ("invalid multi-line basic string", "end the text with `\"\"\"`"),
+        ("invalid multi-line literal string", "end the text with `'''`"),
+        (
+            "missing escaped value",
+            "`\\` starts an escape in \"...\": write `\\\\` for a backslash, or use '...' (no escapes)",
+        ),
+        ("unquoted keys", "write the key before `=`; a key with other characters is quoted: \"my key\" = 1"),
         (
             "invalid basic string",
             "end the string with `\"` on the same line; text over several lines goes in `\"\"\"...\"\"\"`",
