@@ -32,18 +32,35 @@ impl SpecError {
     }
 }
 
-impl fmt::Display for SpecError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl SpecError {
+    fn write(&self, f: &mut fmt::Formatter<'_>, kind: &str) -> fmt::Result {
         if self.line == 0 {
-            write!(f, "{}: error: {}", self.file.display(), self.message)?;
+            write!(f, "{}: {kind}: {}", self.file.display(), self.message)?;
         } else {
             let (file, line, col) = (self.file.display(), self.line, self.column);
-            write!(f, "{file}:{line}:{col}: error: {}", self.message)?;
+            write!(f, "{file}:{line}:{col}: {kind}: {}", self.message)?;
         }
         if let Some(hint) = &self.hint {
             write!(f, "\n  hint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, "error")
+    }
+}
+
+/// A located problem that does not stop the table (`relay check` prints it,
+/// `serve` logs it once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecWarning(pub SpecError);
+
+impl fmt::Display for SpecWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, "warning")
     }
 }
 

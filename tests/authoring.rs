@@ -116,7 +116,7 @@ fn a_compact_route_takes_part_in_override_and_duplicate_checks() {
     let first = "[routes]\n\"x.get\" = \"GET /v1/x\"\n";
     let again = "[[route]]\nid = \"x.get\"\nmethod = \"GET\"\npath = \"/v1/y\"\n";
     let errors = compile(&[("a.toml", first), ("b.toml", again)]).unwrap_err();
-    assert!(errors.iter().any(|e| e.starts_with("b.toml:1:1: error: route id `x.get` is used twice")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.starts_with("b.toml:2:6: error: route id `x.get` is used twice")), "{errors:?}");
     assert!(errors.iter().any(|e| e.contains("the first use is at a.toml:2:1")), "{errors:?}");
     let replacing = "[[route]]\nid = \"x.get\"\noverride = true\nmethod = \"GET\"\npath = \"/v1/y\"\n";
     let table = compile(&[("a.toml", first), ("b.toml", replacing)]).unwrap();

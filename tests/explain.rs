@@ -127,3 +127,10 @@ fn bodies_are_redacted_too() {
 fn sources_name_the_file_of_each_defaulted_value() {
     check_shipped("sources", &["GET", "/v1/threads/thread_1", "--sources"]);
 }
+
+#[test]
+fn a_path_served_on_another_listener_names_it() {
+    check_with("listeners", "other_listener", &["GET", "/v1/batches/batch_1"], false);
+    check_with("listeners", "chosen_listener", &["--listener", "internal", "GET", "/v1/batches/batch_1"], true);
+    check_with("listeners", "nowhere", &["--listener", "internal", "GET", "/v1/batch/batch_1"], false);
+}

@@ -38,7 +38,7 @@ fn unknown_upstream_lists_the_defined_ones() {
 }
 
 #[test]
-fn duplicate_route_names_both_places() {
+fn duplicate_route_names_both_places_once_at_the_id() {
     check_case("duplicate_route");
 }
 
@@ -90,4 +90,9 @@ fn directory_defaults_errors_are_reported_once_in_their_file() {
 #[test]
 fn examples_are_checked_against_their_route() {
     check_case("examples");
+}
+
+#[test]
+fn syntax_errors_get_hints_and_an_open_bracket_is_named() {
+    check_case("syntax_hints");
 }

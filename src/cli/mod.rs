@@ -40,7 +40,7 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
     },
-    /// Compile the routes without serving; print every error and exit 1 if any.
+    /// Compile the routes without serving; print every error (exit 1 if any), then the warnings.
     Check {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
         routes: Vec<PathBuf>,
@@ -85,7 +85,7 @@ pub enum Command {
     /// Make relay keys for `[consumer.NAME]` tables.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
-    /// List the routes: id, methods, path, upstream, upstream path.
+    /// List the routes: id, methods, path, listeners, upstream, upstream path.
     Routes {
         #[arg(long, default_value = "routes.d", env = "RELAY_ROUTES", value_delimiter = ':', help = ROUTES_HELP)]
         routes: Vec<PathBuf>,
@@ -169,6 +169,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 
 fn print_warnings(live: &Live) {
     let mut stderr = std::io::stderr().lock();
+    for warning in &live.table.warnings {
+        let _ = writeln!(stderr, "{warning}");
+    }
     for warning in &live.documents.warnings {
         let _ = writeln!(stderr, "{warning}");
     }
@@ -285,17 +288,28 @@ fn print_routes(table: &crate::table::Table, json: bool, sources: bool) -> ExitC
             .collect();
         writeln!(stdout, "{}", serde_json::Value::Array(list))
     } else {
-        table.routes.iter().try_for_each(|r| {
-            let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
-            let target = r.upstream_path.display(&r.params);
-            writeln!(stdout, "{:<40} {:<12} {:<60} {} {}", r.id, methods.join(","), r.path, r.upstream.name, target)?;
-            if sources {
-                for (file, keys) in r.defaulted_by_file() {
-                    writeln!(stdout, "    from {}: {}", file.display(), keys.join(", "))?;
-                }
-            }
-            Ok(())
-        })
+        let served = |r: &crate::table::Route| r.listeners.join(",");
+        let wide = table.routes.iter().map(|r| served(r).len()).chain([9]).max().unwrap_or(9);
+        let header = ("ID", "METHODS", "PATH", "LISTENERS", "UPSTREAM UPSTREAM_PATH");
+        writeln!(stdout, "{:<40} {:<12} {:<60} {:<wide$} {}", header.0, header.1, header.2, header.3, header.4)
+            .and_then(|()| {
+                table.routes.iter().try_for_each(|r| {
+                    let methods: Vec<&str> = r.methods.iter().map(|m| m.as_str()).collect();
+                    let (path, target) = (&r.path, r.upstream_path.display(&r.params));
+                    let (id, listeners, upstream) = (&r.id, served(r), &r.upstream.name);
+                    writeln!(
+                        stdout,
+                        "{id:<40} {:<12} {path:<60} {listeners:<wide$} {upstream} {target}",
+                        methods.join(",")
+                    )?;
+                    if sources {
+                        for (file, keys) in r.defaulted_by_file() {
+                            writeln!(stdout, "    from {}: {}", file.display(), keys.join(", "))?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
     };
     if result.is_err() { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }

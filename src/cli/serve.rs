@@ -102,6 +102,7 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         return ExitCode::FAILURE;
     }
     log_upstream_keys(&live);
+    crate::reload::warnings::log_at_start(&live, &env);
     let logs = match open_logs(table, &addresses, &args, &env) {
         Ok(logs) => logs,
         Err(message) => {
@@ -294,13 +295,6 @@ fn log_upstream_keys(live: &Live) {
                 tracing::info!(upstream = upstream.name, "{var} is not set: routes to this upstream answer 403");
             }
             _ => {}
-        }
-    }
-    for warning in &live.documents.warnings {
-        if warning.error {
-            tracing::error!("{warning}");
-        } else {
-            tracing::warn!("{warning}");
         }
     }
 }

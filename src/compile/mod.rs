@@ -8,9 +8,11 @@ mod consumers;
 mod defaults;
 mod edge;
 mod examples;
+mod ids;
 mod inherit;
 mod listeners;
 mod overrides;
+mod params;
 mod path;
 mod policies;
 mod route;
@@ -51,11 +53,22 @@ pub fn load_dirs(dirs: &[PathBuf], env: &Env) -> Result<Table, Vec<SpecError>> {
         Ok(table) if errors.is_empty() => Ok(table),
         Ok(_) => Err(errors),
         Err(more) => {
-            errors.extend(more);
+            let some_unread = !errors.is_empty();
+            errors.extend(more.into_iter().filter(|e| !(some_unread && unresolved(e))));
             errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
             Err(errors)
         }
     }
+}
+
+/// Whether an error is a name no file read defines: when a file did not
+/// parse, the definition may be in it, so only its own error is reported.
+fn unresolved(error: &SpecError) -> bool {
+    // The messages of `route::upstream`, `defaults` and `listeners`.
+    let message = error.message.as_str();
+    message == "the route names no upstream"
+        || message.starts_with("unknown upstream ")
+        || message.contains("an unknown listener `")
 }
 
 /// Compiles parsed files (in order) into a table, or every error found.
@@ -77,6 +90,8 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     let mut overriding_routes = HashSet::new();
     let schemas = schemas::SchemaStore::default();
     let dir_defaults = defaults::by_directory(files, env, &upstreams, &broken, &mut errors);
+    let mut ids = ids::Ids::default();
+    let mut warnings = Vec::new();
     for file in files {
         let dir_defaults = match dir_defaults.get(&defaults::directory(&file.source.path)) {
             Some(defaults::DirDefaults::Broken) => continue,
@@ -96,13 +111,14 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
             if !overrides.compiles_route(spec.get_ref().id.get_ref(), spec.get_ref().replaces, &mut overriding_routes) {
                 continue;
             }
+            ids.record(&file.source, &spec.get_ref().id, &mut errors);
             if let Some(compiled) = route::compile_route(spec, &cx, &mut errors) {
+                warnings.extend(params::unused(&file.source, spec, &compiled.route));
                 routes.push(compiled.route);
                 segments.push(compiled.segments);
             }
         }
     }
-    check_unique_ids(&routes, &mut errors);
     let cors = edge::cors_table(files, &mut errors);
     listeners::check_route_listeners(&routes, &declared_listeners, &broken_listeners, &mut errors);
     inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
@@ -116,7 +132,7 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     }
     let mut upstreams: Vec<Arc<Upstream>> = upstreams.into_values().collect();
     upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Table { version: 0, routes, upstreams, listeners, consumers, loaded_at: SystemTime::now(), cors })
+    Ok(Table { version: 0, routes, upstreams, listeners, consumers, loaded_at: SystemTime::now(), cors, warnings })
 }
 
 /// Compiled upstreams by name, and the names of those that failed (their
@@ -155,18 +171,6 @@ fn compile_upstreams(
     (upstreams, broken)
 }
 
-fn check_unique_ids(routes: &[crate::table::Route], errors: &mut Vec<SpecError>) {
-    let mut seen: HashMap<&str, &Origin> = HashMap::new();
-    for route in routes {
-        if let Some(first) = seen.insert(&route.id, &route.origin) {
-            errors.push(
-                located(&route.origin, format!("route id `{}` is used twice", route.id))
-                    .with_hint(format!("the first use is at {first}; ids must be unique across all files")),
-            );
-        }
-    }
-}
-
 /// The matcher of the routes at `served` (indices into `routes`).
 fn build_matcher(
     routes: &[crate::table::Route],
@@ -183,6 +187,8 @@ fn build_matcher(
         for method in &route.methods {
             match matcher.insert(&shape, (method.clone(), websocket), index, &mut shapes) {
                 Ok(()) => {}
+                // Two routes with one id are reported once, as a used id.
+                Err(InsertError::Duplicate { existing }) if routes[existing].id == route.id => {}
                 Err(InsertError::Duplicate { existing }) => {
                     let other = &routes[existing];
                     errors.push(

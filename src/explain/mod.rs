@@ -139,7 +139,10 @@ async fn report(live: &Live, request: &Request) -> (String, bool) {
         Err(error) => {
             let _ = writeln!(out, "no route: {} ({})", error.message, error.status.as_u16());
             if error.status.as_u16() == 404 {
-                nearest_routes(table, path, &mut out);
+                match elsewhere(table, &inbound) {
+                    Some(other) => drop(writeln!(out, "the path exists on listener {other}; use --listener {other}")),
+                    None => nearest_routes(table, path, listener, &mut out),
+                }
             }
             return (out, false);
         }
@@ -231,9 +234,19 @@ fn checks(table: &Table, route: &Route, inbound: &Inbound<'_>, out: &mut String)
     }
 }
 
-fn nearest_routes(table: &Table, path: &str, out: &mut String) {
-    let mut scored: Vec<(f64, &Route)> =
-        table.routes.iter().map(|r| (strsim::normalized_levenshtein(path, &r.path), r)).collect();
+/// Another listener on which the path matches a route (with any method).
+fn elsewhere<'t>(table: &'t Table, inbound: &Inbound<'_>) -> Option<&'t str> {
+    let others = table.listeners.iter().filter(|l| l.name != inbound.listener);
+    others.map(|l| l.name.as_str()).find(|&listener| {
+        let found = resolve::resolve(table, &Inbound { listener, ..*inbound });
+        found.map_or_else(|error| error.status.as_u16() != 404, |_| true)
+    })
+}
+
+/// The routes of `listener` whose paths are closest to `path`.
+fn nearest_routes(table: &Table, path: &str, listener: &str, out: &mut String) {
+    let served = table.routes.iter().filter(|r| r.listeners.iter().any(|name| name == listener));
+    let mut scored: Vec<(f64, &Route)> = served.map(|r| (strsim::normalized_levenshtein(path, &r.path), r)).collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     if scored.is_empty() {
         return;

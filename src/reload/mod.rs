@@ -15,6 +15,7 @@ use std::time::{Instant, SystemTime};
 
 mod attempt;
 mod status;
+pub mod warnings;
 
 use attempt::Attempt;
 
@@ -153,7 +154,7 @@ impl Reloader {
             }
             (added, removed, routes_changed) = route_diff(&old.table, &live.table);
             warn_listener_changes(&old.table, &live.table);
-            log_actions_errors(&live);
+            warnings::log_new(&old, &live, &env);
             state.loaded_at = Some(live.table.loaded_at);
             state.side_files = side_files;
             self.live.store(Arc::new(live));
@@ -213,14 +214,6 @@ fn warn_listener_changes(old: &Table, new: &Table) {
     };
     if addresses(old) != addresses(new) {
         tracing::warn!("listener addresses changed in the routes; they apply after a restart");
-    }
-}
-
-/// Actions errors do not stop a reload (their routes only leave the Actions
-/// documents), so they are logged here, located.
-fn log_actions_errors(live: &Live) {
-    for problem in live.documents.warnings.iter().filter(|w| w.error) {
-        tracing::error!("{problem}");
     }
 }
 

@@ -114,6 +114,11 @@ fn only_defaults(source: &Source, spec: &SpecFile) -> Result<(), SpecError> {
 fn toml_error(source: &Source, e: &toml::de::Error) -> SpecError {
     let offset = e.span().map_or(0, |span| span.start);
     let message = e.message().trim().to_owned();
+    // Only a syntax error fails the plain parse too (the error path alone
+    // pays for the second parse).
+    if source.text.parse::<toml::Table>().is_err() {
+        return super::syntax::syntax_error(source, offset, &message);
+    }
     let hint = unknown_name_hint(&message);
     let error = source.error_at(offset, message);
     match hint {

@@ -19,6 +19,7 @@ pub mod provenance;
 pub mod retry;
 mod route;
 pub mod schema;
+mod syntax;
 pub mod units;
 
 pub use edge::{CorsSpec, RouteCorsSpec, TlsSpec};

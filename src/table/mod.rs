@@ -38,6 +38,8 @@ pub struct Table {
     pub loaded_at: SystemTime,
     /// The listeners' and routes' CORS settings (see [`crate::cors`]).
     pub cors: crate::cors::CorsTable,
+    /// What compiled but is likely a mistake (an unused path parameter).
+    pub warnings: Vec<crate::diagnostics::SpecWarning>,
 }
 
 /// The listener of `relay serve --listen`, serving every route that names none.
