@@ -327,10 +327,13 @@ async fn a_failed_response_or_a_broken_upstream_ends_with_an_error_event() {
     assert_eq!(error["error"]["code"], "server_error", "{failed}");
     assert_eq!(error["error"]["message"], "The model failed to generate a response.");
 
-    // The upstream's connection ends in the middle of an event.
+    // The upstream's connection ends in the middle of an event (and of its
+    // chunked body): the relay sees the connection cut (`upstream::eof`).
     let cut = raw_stream(&relay, "cut").await;
     assert!(cut.contains("\"content\":\"Hel\"") && !cut.contains("[DONE]"), "{cut}");
-    assert_eq!(last_event(&cut)["error"]["code"], "bridge_stream_ended", "{cut}");
+    let error = last_event(&cut);
+    assert_eq!(error["error"]["code"], "upstream_unreachable", "{cut}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("inside a chunked body"), "{cut}");
 
     // An upstream that goes quiet past the route's idle timeout.
     let quiet = raw_stream(&relay, "impatient/gated-never").await;
