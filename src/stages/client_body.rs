@@ -60,6 +60,8 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
     let deadline = Instant::now() + total;
+    // A body that comes in one chunk (most do) is kept as it came, not copied.
+    let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     loop {
         let wait = (Instant::now() + idle).min(deadline);
@@ -71,6 +73,7 @@ where
                 )));
             }
             Err(_) => return Err(RelayError::request_timeout("The client stopped sending its request body.")),
+            Ok(None) if collected.is_empty() => return Ok(first.unwrap_or_default()),
             Ok(None) => return Ok(collected.freeze()),
             Ok(Some(Err(_))) => {
                 return Err(RelayError::bad_request(
@@ -79,10 +82,19 @@ where
                 ));
             }
             Ok(Some(Ok(chunk))) => {
-                if (collected.len() + chunk.len()) as u64 > limit {
+                let held = first.as_ref().map_or(0, Bytes::len) + collected.len();
+                if (held + chunk.len()) as u64 > limit {
                     return Err(RelayError::payload_too_large(limit));
                 }
-                collected.extend_from_slice(&chunk);
+                match first.take() {
+                    None if collected.is_empty() => first = Some(chunk),
+                    earlier => {
+                        if let Some(earlier) = earlier {
+                            collected.extend_from_slice(&earlier);
+                        }
+                        collected.extend_from_slice(&chunk);
+                    }
+                }
             }
         }
     }

@@ -51,6 +51,35 @@ pub async fn read(
         return Ok(None);
     }
     let Some(bytes) = hold_whole(body, shape, &route.body, route.timeout).await? else { return Ok(None) };
-    let fields = serde_json::from_slice::<Fields>(&bytes).unwrap_or_default();
+    // Without a model rule, only `stream` matters: a body that cannot hold
+    // that key (not even written with `\u` escapes) needs no parse.
+    let fields = if consumer.needs_model() || may_name_stream(&bytes) {
+        serde_json::from_slice::<Fields>(&bytes).unwrap_or_default()
+    } else {
+        Fields::default()
+    };
     Ok(Some(JsonBody { bytes, fields }))
+}
+
+/// Whether a JSON text may have a `stream` key: it has `"stream"`, or an
+/// escape that could spell it.
+fn may_name_stream(json: &[u8]) -> bool {
+    let contains = |needle: &[u8]| json.windows(needle.len()).any(|window| window == needle);
+    contains(b"\"stream\"") || contains(b"\\u")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut may skip a parse only where `stream` cannot be a key.
+    #[test]
+    fn a_body_that_may_stream_is_parsed() {
+        let may = |body: &str| may_name_stream(body.as_bytes());
+        assert!(may(r#"{"model":"m","stream":true}"#));
+        assert!(may(r#"{"model":"m","str\u0065am":true}"#));
+        let escaped: Fields = serde_json::from_str(r#"{"str\u0065am":true}"#).unwrap();
+        assert_eq!(escaped.stream, Some(true));
+        assert!(!may(r#"{"model":"m","messages":[]}"#));
+    }
 }
