@@ -177,8 +177,23 @@ async fn bob_spends_his_daily_tokens_then_gets_insufficient_quota() {
     let sent: Value = serde_json::from_slice(&upstream.last().body).unwrap();
     assert_eq!(sent["stream_options"], json!({"include_usage": true}));
     wait_for_window(&relay, "bob", "budget_tokens", 18).await;
-    // Every answer uses 9 tokens: 26 more leave 252 used of 250.
-    for _ in 0..26 {
+    // The same with `stream` spelt with an escape: still asked, still counted.
+    let escaped = r#"{"model":"gpt-4o-mini","str\u0065am":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let mut answer = client()
+        .post(relay.url("/v1/chat/completions"))
+        .insert_header(("authorization", "Bearer rk-bob-test"))
+        .insert_header(("content-type", "application/json"))
+        .send_body(escaped)
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let streamed = answer.body().limit(1 << 20).await.unwrap();
+    assert!(!String::from_utf8_lossy(&streamed).contains("\"usage\":{"), "{streamed:?}");
+    let sent: Value = serde_json::from_slice(&upstream.last().body).unwrap();
+    assert_eq!(sent["stream_options"], json!({"include_usage": true}));
+    wait_for_window(&relay, "bob", "budget_tokens", 27).await;
+    // Every answer uses 9 tokens: 25 more leave 252 used of 250.
+    for _ in 0..25 {
         bob.chat().create(chat("gpt-4o-mini", false)).await.unwrap();
     }
     wait_for_window(&relay, "bob", "budget_tokens", 252).await;
