@@ -421,3 +421,18 @@ fn the_worked_example_in_docs_compiles_over_the_shipped_routes() {
     assert!(table.consumers.price("gpt-4o-2024-08-06").is_some_and(|p| p.output == 10.0));
     assert!(table.consumers.price("gpt-4o-mini").is_some_and(|p| p.output == 0.60), "the exact name wins");
 }
+
+/// `RELAY_AUTH_ENABLED=true` asks for relay keys: consumers' keys are keys,
+/// so the relay starts without `RELAY_KEYS` and asks every client for one.
+#[actix_web::test]
+async fn the_auth_switch_is_satisfied_by_consumers_keys() {
+    let upstream = Upstream::start().await;
+    let base = upstream.base_url();
+    let dir = root().join("examples/consumers/routes.d");
+    let env = [("OPENAI_BASE_URL", base.as_str()), ("RELAY_REDIS_URL", ""), ("RELAY_AUTH_ENABLED", "true")];
+    let relay = Process::start(&root().join("routes.d"), &["--routes", dir.to_str().unwrap()], &env);
+    let (status, _, body) = post_chat(&relay, "rk-carol-test", "gpt-4o-mini").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = post_chat(&relay, "rk-nobody", "gpt-4o-mini").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_relay_key")), "{body}");
+}

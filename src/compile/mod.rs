@@ -124,6 +124,11 @@ pub fn compile(files: &[SourceFile], env: &Env) -> Result<Table, Vec<SpecError>>
     inherit::inherit(&mut routes, &segments, &declared_listeners, &mut errors);
     let listeners = listeners::build(&routes, &segments, declared_listeners, &mut errors);
     let consumers = consumers::compile(files, env, env.get(RELAY_KEYS_VAR).unwrap_or_default(), &routes, &mut errors);
+    if let Some(problem) = &env.findings().keys_required
+        && !consumers.has_keys()
+    {
+        errors.push(SpecError::whole_file(Path::new("environment"), problem.clone()));
+    }
     if !errors.is_empty() {
         // A route served by two listeners would report its clash twice.
         let mut seen = HashSet::new();

@@ -62,6 +62,10 @@ pub struct Findings {
     pub notes: Vec<String>,
     /// The relay must not start: each says which variable to change.
     pub problems: Vec<String>,
+    /// `RELAY_AUTH_ENABLED` asks for relay keys and the environment holds
+    /// none: a problem unless the spec's consumers hold keys (the compiler
+    /// decides, knowing them). The message to report.
+    pub keys_required: Option<String>,
 }
 
 /// Fills the relay's names in `vars` from the accepted ones (see the module
@@ -124,10 +128,12 @@ fn check_auth_switch(vars: &HashMap<String, String>, findings: &mut Findings) {
     };
     let has_keys = vars.get(RELAY_KEYS).is_some_and(|keys| keys.split(',').any(|key| !key.trim().is_empty()));
     match switch.as_str() {
-        "true" | "1" | "yes" | "on" if !has_keys => findings.problems.push(format!(
-            "{AUTH_SWITCH}={switch} but no relay key is set: set {RELAY_KEYS}=key1,key2 (or RELAY_KEY=key), \
-             or unset {AUTH_SWITCH} to run without keys on loopback"
-        )),
+        "true" | "1" | "yes" | "on" if !has_keys => {
+            findings.keys_required = Some(format!(
+                "{AUTH_SWITCH}={switch} but no relay key is set: set {RELAY_KEYS}=key1,key2 (or RELAY_KEY=key), \
+                 give a `[consumer]` its keys, or unset {AUTH_SWITCH} to run without keys on loopback"
+            ));
+        }
         "true" | "1" | "yes" | "on" => {}
         "false" | "0" | "no" | "off" if has_keys => findings.notes.push(format!(
             "{AUTH_SWITCH}={switch} does not switch relay keys off: clients must send one of {RELAY_KEYS}; \
@@ -201,8 +207,9 @@ mod tests {
     #[test]
     fn the_auth_switch_never_leaves_the_relay_open() {
         let (_, findings) = resolved(&[("RELAY_AUTH_ENABLED", "true")]);
-        assert_eq!(findings.problems.len(), 1);
-        assert!(findings.problems[0].contains("set RELAY_KEYS=key1,key2 (or RELAY_KEY=key)"), "{findings:?}");
+        let required = findings.keys_required.unwrap_or_default();
+        assert!(required.contains("set RELAY_KEYS=key1,key2 (or RELAY_KEY=key)"), "{required}");
+        assert!(resolved(&[("RELAY_AUTH_ENABLED", "on"), ("RELAY_KEYS", "k")]).1.keys_required.is_none());
         assert!(resolved(&[("RELAY_AUTH_ENABLED", "TRUE"), ("RELAY_KEY", "k")]).1.problems.is_empty());
         let (_, findings) = resolved(&[("RELAY_AUTH_ENABLED", "false"), ("RELAY_KEYS", "k")]);
         assert!(findings.problems.is_empty() && findings.notes[0].contains("does not switch relay keys off"));

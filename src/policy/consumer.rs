@@ -47,6 +47,11 @@ pub enum Identified {
 
 impl Consumers {
     /// Adds a consumer and returns its index.
+    /// Whether any key is held (by a consumer or in `RELAY_KEYS`).
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
     pub fn push(&mut self, consumer: Consumer) -> usize {
         self.list.push(consumer);
         self.list.len() - 1
