@@ -59,6 +59,7 @@ async fn check_form_model(
 ) -> Result<(), RelayError> {
     let Some(mut client) = body.take() else { return Ok(()) };
     let mut ahead = BytesMut::new();
+    let mut scanner = form_model::FormScanner::new(boundary);
     let deadline = tokio::time::Instant::now() + route.timeout;
     let found = loop {
         let wait = (tokio::time::Instant::now() + route.body.idle_timeout).min(deadline);
@@ -74,10 +75,14 @@ async fn check_form_model(
         if ahead.len() as u64 > route.body.max {
             return Err(RelayError::payload_too_large(route.body.max));
         }
-        match form_model::scan(&ahead, boundary) {
+        match scanner.scan(&ahead) {
             Scan::Found(model) => break Some(model),
             Scan::Absent => break None,
             Scan::NeedMore => {}
+            Scan::Malformed => {
+                let message = format!("A part of the form has a head over {} bytes.", form_model::MAX_PART_HEAD);
+                return Err(RelayError::bad_request("invalid_multipart", message));
+            }
         }
     };
     *body = Some(ClientBody::ReadAhead(Some(ahead.freeze()), Box::new(client)));
