@@ -11,7 +11,8 @@ the same run (`master_process off; daemon off; worker_processes 1;`, an
 upstream keepalive pool, as bench/run.py configures it), so the ratio
 comes out of one run.
 
-Each relay runs in these variants (`--variants`, default all but plain):
+Each relay runs in these variants (`--variants`; by default all but plain,
+or plain alone when --args or --header is given, as before variants existed):
 
   on         access log to a file, metrics (always recorded) served on an
              admin address: as users run it
@@ -27,9 +28,9 @@ only a content type (`--headers small`); `--headers openai,small` does both.
 
     python3 bench/instructions.py --relay target/release/relay
     python3 bench/instructions.py --relay old/relay --relay new/relay --requests 3000
-    python3 bench/instructions.py --relay new/relay --variants plain --args=--access-log=off
+    python3 bench/instructions.py --relay new/relay --args=--access-log=off    # plain, as before
     python3 bench/instructions.py --relay old/relay --routes old/routes.d --no-nginx
-    python3 bench/instructions.py --relay new/relay --variants plain --args=--routes=bench/consumers/routes.d \
+    python3 bench/instructions.py --relay new/relay --args=--routes=bench/consumers/routes.d \
         --header 'authorization: Bearer rk-bench'      # a consumer with every limit on, by hand
     python3 bench/instructions.py --relay target/release/relay --out bench/results/instructions.json
 
@@ -198,13 +199,15 @@ def main():
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--header", action="append", default=[], help="'Name: value' sent with every request")
     parser.add_argument("--routes", default=str(ROOT / "routes.d"), help="the routes directory (an older binary may need its own)")
-    parser.add_argument("--variants", default="on,off,consumers",
-                        help=f"comma-separated relay variants, of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", help=f"comma-separated relay variants, of {', '.join(VARIANTS)} (default: "
+                        "on,off,consumers; plain when --args or --header is given)")
     parser.add_argument("--headers", default="openai", help="the upstream's answer headers: openai, small, or both (comma-separated)")
     parser.add_argument("--nginx", default=shutil.which("nginx"), help="the nginx binary (default: on PATH)")
     parser.add_argument("--no-nginx", action="store_true", help="measure the relay only")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
+    if args.variants is None:
+        args.variants = "plain" if args.args or args.header else "on,off,consumers"
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     header_sets = [h.strip() for h in args.headers.split(",") if h.strip()]
     for variant in variants:
