@@ -73,11 +73,14 @@ struct Headers {
 static REQUEST_NUMBER: AtomicU64 = AtomicU64::new(0);
 
 impl Headers {
-    fn from_env() -> Self {
+    fn from_env() -> std::io::Result<Self> {
         match std::env::var("BENCH_UPSTREAM_HEADERS").as_deref() {
-            Ok("openai") => Self { openai: true },
-            Ok("small") | Err(_) => Self { openai: false },
-            Ok(other) => panic!("BENCH_UPSTREAM_HEADERS={other}: openai or small"),
+            Ok("openai") => Ok(Self { openai: true }),
+            Ok("small") | Err(_) => Ok(Self { openai: false }),
+            Ok(other) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("BENCH_UPSTREAM_HEADERS={other}: openai or small"),
+            )),
         }
     }
 
@@ -141,7 +144,7 @@ async fn upload(headers: web::Data<Headers>, mut payload: web::Payload) -> HttpR
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:4020".to_owned());
     let block = web::Data::new(Bytes::from(vec![7u8; 64 * 1024]));
-    let headers = web::Data::new(Headers::from_env());
+    let headers = web::Data::new(Headers::from_env()?);
     actix_web::rt::System::new().block_on(async move {
         HttpServer::new(move || {
             App::new()
