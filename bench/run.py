@@ -275,8 +275,12 @@ def write_upload(path):
 
 
 def write_extra_routes(directory, count):
-    """The shipped routes plus `count` more, each its own path."""
+    """The shipped routes plus `count` more, each its own path (with the
+    schemas/ folder beside them, where the routes' schemas are read)."""
     shutil.copytree(ROOT / "routes.d", directory)
+    schemas = directory.parent / "schemas"
+    if not schemas.exists():
+        schemas.symlink_to(ROOT / "schemas")
     lines = ['[defaults]\nupstream = "openai"\n']
     for i in range(count):
         lines.append(f'[[route]]\nid = "bench.extra{i}"\nmethod = "POST"\npath = "/v1/bench/r{i}/{{item}}/run"\n')
