@@ -55,52 +55,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, wait_port  # noqa: E402
+from common import free_port, nginx_conf, wait_port  # noqa: E402
 RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 CHAT_BODY = '{"model":"gpt-bench","messages":[{"role":"user","content":"Say hello."}]}'
 CONSUMER_ROUTES = ROOT / "bench" / "consumers" / "routes.d"
 CONSUMER_HEADER = ("authorization", "Bearer rk-bench")
 VARIANTS = ["on", "off", "consumers", "plain"]
-
-# One process, no master, as the notes describe; the same proxy settings as
-# bench/run.py. keepalive_requests is raised on both sides so that nginx does
-# not close the client's or its upstream connection every 1,000 requests
-# (the relay does not either), which would add connection set-up to its count.
-NGINX_CONF = """
-master_process off;
-daemon off;
-worker_processes 1;
-pid {tmp}/nginx-{port}.pid;
-error_log {tmp}/nginx-{port}-error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    {access_log};
-    keepalive_requests 1000000;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream openai {{
-        server 127.0.0.1:{upstream};
-        keepalive 128;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 0;
-        location / {{
-            proxy_pass http://openai;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer sk-bench";
-            proxy_buffering off;
-            proxy_request_buffering off;
-        }}
-    }}
-}}
-"""
-
 
 def send(port, count, headers=()):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -169,7 +129,7 @@ def measure_nginx(nginx, access_log, upstream_port, requests, tmp):
     port = free_port()
     conf = tmp / f"nginx-{port}.conf"
     log = f"access_log {tmp / f'nginx-{port}-access.log'}" if access_log else "access_log off"
-    conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, upstream=upstream_port, access_log=log))
+    conf.write_text(nginx_conf(tmp, port, upstream_port, log, master_process=False))
     return callgrind([nginx, "-c", str(conf), "-p", str(tmp)], port, [], requests, tmp)
 
 

@@ -51,7 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, wait_port  # noqa: E402
+from common import free_port, nginx_conf, wait_port  # noqa: E402
 RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 CHAT_BODY = '{"model":"gpt-bench","messages":[{"role":"user","content":"Say hello."}]}'
 MIB = 1024 * 1024
@@ -64,44 +64,6 @@ SUT_CORE, LOAD_CORE = 0, 1
 # A CPU figure is marked in the table when its quantisation bound is above this.
 CPU_BOUND_OK = 0.02
 FAILURES = {}  # target name: the answers that were not 2xx
-
-# keepalive_requests is raised on both sides so that nginx does not close the
-# client's or its upstream connection every 1,000 requests (the relay does
-# not either).
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx-{port}.pid;
-error_log {tmp}/nginx-{port}-error.log warn;
-events {{ worker_connections 8192; }}
-http {{
-    {access_log};
-    keepalive_requests 1000000;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    upstream openai {{
-        server 127.0.0.1:{upstream};
-        keepalive 128;
-        keepalive_requests 1000000;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        client_max_body_size 0;
-        location / {{
-            proxy_pass http://openai;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Authorization "Bearer sk-bench";
-            proxy_buffering off;
-            proxy_request_buffering off;
-        }}
-    }}
-}}
-"""
-
 
 class Target:
     """A system under test: a name, a port, the processes whose CPU and
@@ -347,7 +309,7 @@ def start_targets(args, tmp, procs, placement):
             port = free_port()
             conf = tmp / f"nginx-{port}.conf"
             log = f"access_log {access_log}" if access_log else "access_log off"
-            conf.write_text(NGINX_CONF.format(tmp=tmp, upstream=upstream_port, port=port, access_log=log))
+            conf.write_text(nginx_conf(tmp, port, upstream_port, log, worker_connections=8192))
             nginx = pinned(SUT_CORE, ["nginx", "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             procs.append(nginx)
