@@ -366,6 +366,25 @@ async fn a_form_is_read_only_up_to_its_model_and_sent_on_unchanged() {
     let answer = send(allowed.clone()).await.unwrap();
     assert_eq!(answer.status().as_u16(), 200);
     assert_eq!(upstream.last().body, allowed, "the form went upstream byte for byte");
+
+    // A file upload has no model: read to its end (once), then sent whole;
+    // several at once, each byte for byte.
+    let mut upload = b"--b0undary\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--b0undary\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n".to_vec();
+    upload.extend((0..8 * 1024 * 1024u32).map(|i| b'a' + (i % 26) as u8));
+    upload.extend_from_slice(b"\r\n--b0undary--\r\n");
+    let uploads = (0..4).map(|_| {
+        client()
+            .post(relay.url("/v1/files"))
+            .insert_header(("authorization", "Bearer rk-frank-test"))
+            .insert_header(("content-type", "multipart/form-data; boundary=b0undary"))
+            .send_body(upload.clone())
+    });
+    for answer in futures_util::future::join_all(uploads).await {
+        assert_eq!(answer.unwrap().status().as_u16(), 200);
+    }
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 5);
+    assert!(sent[1..].iter().all(|request| request.body == upload), "every upload went upstream byte for byte");
     relay_stop(relay);
 }
 
