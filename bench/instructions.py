@@ -96,7 +96,7 @@ def callgrind(command, port, headers, requests, tmp, env=None):
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
         time.sleep(1)
         dumps = sorted(tmp.glob(f"callgrind.{port}.out*"), key=lambda p: p.stat().st_mtime)
-        print(f"profile: callgrind_annotate --inclusive=yes {dumps[-1]}", file=sys.stderr)
+        print(f"profile (with --keep): callgrind_annotate --inclusive=yes {dumps[-1]}", file=sys.stderr)
         return total_instructions(dumps[-1]) / requests
     finally:
         proc.kill()
@@ -165,6 +165,7 @@ def main():
     parser.add_argument("--nginx", default=shutil.which("nginx"), help="the nginx binary (default: on PATH)")
     parser.add_argument("--no-nginx", action="store_true", help="measure the relay only")
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--keep", action="store_true", help="keep the callgrind profiles (their paths are printed)")
     args = parser.parse_args()
     if args.variants is None:
         args.variants = "plain" if args.args or args.header else "on,off,consumers"
@@ -207,7 +208,8 @@ def main():
                 upstream.kill()
                 upstream.wait()
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
     summary = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
                "requests": args.requests, "args": args.args, "headers": [h.split(":", 1)[0] for h in args.header],
                "variants": variants, "loadavg_before": load_before,
