@@ -343,3 +343,17 @@ fn every_route_is_a_described_operation() {
     }
     assert_none("shipped routes are not described operations", &failures);
 }
+
+/// A consumer's model rule reads a form only where it may name a model:
+/// the shipped file uploads stream past it, the model forms do not.
+#[test]
+fn only_forms_that_may_name_a_model_are_read_for_it() {
+    let table = shipped_table();
+    let route = |id: &str| table.routes.iter().find(|route| route.id == id).unwrap();
+    for id in ["files.upload", "uploads.parts.create"] {
+        assert!(!route(id).form_may_name_model, "{id}");
+    }
+    for id in ["audio.transcriptions.create", "images.edits.create"] {
+        assert!(route(id).form_may_name_model, "{id}");
+    }
+}

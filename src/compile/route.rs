@@ -129,6 +129,7 @@ pub fn compile_route(spec: &Spanned<RouteSpec>, cx: &Context<'_>, errors: &mut V
         headers: headers?,
         query_defaults: query_defaults(spec.query.as_ref()),
         stream_usage: spec.stream_usage.unwrap_or(false),
+        form_may_name_model: schemas.multipart.as_ref().is_none_or(|form| form.may_have_field("model")),
         response_headers: response_headers?,
         body: body?,
         transforms: transforms?,

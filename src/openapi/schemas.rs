@@ -28,6 +28,19 @@ impl Schema {
         self.value.get("$defs").and_then(Value::as_object)
     }
 
+    /// Whether an object this schema describes may have the field `name`:
+    /// false only when the object (the schema, or the `$defs` entry its
+    /// `$ref` names) lists its `properties` and `name` is not among them.
+    pub fn may_have_field(&self, name: &str) -> bool {
+        let named = self.value.get("$ref").and_then(Value::as_str).and_then(|to| to.strip_prefix("#/$defs/"));
+        let object = match named {
+            Some(def) => self.defs().and_then(|defs| defs.get(def)),
+            None => Some(&self.value),
+        };
+        let fields = object.and_then(|object| object.get("properties")).and_then(Value::as_object);
+        fields.is_none_or(|fields| fields.contains_key(name))
+    }
+
     /// The query parameters an object schema describes: (name, required,
     /// property schema), in the file's order.
     pub fn query_parameters(&self) -> Vec<(&str, bool, &Value)> {

@@ -3,7 +3,8 @@
 //! `model_not_allowed`, nothing sent): the `model` field of a JSON body
 //! ([`super::json_fields`]); the `model`
 //! field of a multipart form, read only as far as that field
-//! ([`super::form_model`]); or the `model` query parameter of a WebSocket
+//! ([`super::form_model`]; not at all where the route's form schema has no
+//! `model`, as for file uploads); or the `model` query parameter of a WebSocket
 //! handshake. Then the request is counted
 //! against the consumer's limits ([`crate::quota::Meter::admit`]; 429 when
 //! one is reached), unless this is a dry run.
@@ -44,8 +45,8 @@ pub async fn check_model(
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     match content_type.and_then(media::form_boundary) {
-        Some(boundary) => check_form_model(consumer, route, &boundary, body).await,
-        None => Ok(()),
+        Some(boundary) if route.form_may_name_model => check_form_model(consumer, route, &boundary, body).await,
+        _ => Ok(()),
     }
 }
 

@@ -202,6 +202,10 @@ pub struct Route {
     /// `stream_usage`: consumers' streamed chat completions ask for their
     /// usage, which the client does not see unless it asked.
     pub stream_usage: bool,
+    /// Whether a multipart form sent here may name a `model`: unless the
+    /// route's form schema lists its fields without one (file uploads), so
+    /// a consumer's model rule need not read the form.
+    pub form_may_name_model: bool,
     pub docs: RouteDocs,
     pub origin: Origin,
     /// The keys whose value a default supplies (dotted, e.g. `body.max`),
