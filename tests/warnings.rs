@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use support::relay::Process;
 
@@ -20,8 +19,9 @@ fn shipped() -> std::path::PathBuf {
 #[test]
 fn actions_advice_is_logged_only_when_actions_are_published() {
     let plain = Process::start(&shipped(), &["--no-watch"], &[("OPENAI_API_KEY", "sk-test")]);
+    // Start warnings are written before the listening line, on the same
+    // stream: once that line is in, any advice would be too.
     assert!(plain.wait_for_log("relay listening"));
-    std::thread::sleep(Duration::from_millis(300));
     let log = plain.log.lock().unwrap().clone();
     assert!(!log.contains(NOT_HTTPS) && !log.contains("can stream server-sent events"), "{log}");
     drop(plain);

@@ -128,10 +128,12 @@ impl Fetcher {
     pub fn check_offline(&self, url: &str) -> Result<(), FetchError> {
         let url = FileUrl::parse(url)?;
         self.policy.admit(&url)?;
-        match url.ip_literal() {
-            Some(ip) => (self.check)(ip).map_err(|reason| FetchError::Blocked { addr: ip, reason }),
-            None => Ok(()),
-        }
+        url.ip_literal().map_or(Ok(()), |ip| self.check_address(ip))
+    }
+
+    /// The address rule, for one address the URL names or resolves to.
+    fn check_address(&self, ip: std::net::IpAddr) -> Result<(), FetchError> {
+        (self.check)(ip).map_err(|reason| FetchError::Blocked { addr: ip, reason })
     }
 
     async fn fetch_hops(&self, url: &str) -> Result<FetchedFile, FetchError> {
@@ -163,7 +165,7 @@ impl Fetcher {
             return Err(FetchError::Unresolvable { host: url.host });
         }
         for addr in &addrs {
-            (self.check)(addr.ip()).map_err(|reason| FetchError::Blocked { addr: addr.ip(), reason })?;
+            self.check_address(addr.ip())?;
         }
         Ok(Checked { url, addrs })
     }

@@ -102,9 +102,13 @@ impl Counters {
             Store::Memory => {
                 let now = unix(SystemTime::now());
                 let mut key = String::with_capacity(64);
+                let mut added = false;
                 for (slot, amount) in adds {
                     slot.write_key(&mut key);
                     self.memory.add(&key, amount, slot.window.end, now);
+                    added = true;
+                }
+                if added {
                     self.changed.store(true, Ordering::Release);
                 }
             }

@@ -102,7 +102,7 @@ pub fn of_event(event: &[u8]) -> Option<Usage> {
 fn last_usage_object(bytes: &[u8]) -> Option<UsageFields> {
     const KEY: &[u8] = b"\"usage\":";
     let mut end = bytes.len();
-    while let Some(at) = bytes[..end].windows(KEY.len()).rposition(|w| w == KEY) {
+    while let Some(at) = find_last(&bytes[..end], KEY) {
         let rest = &bytes[at + KEY.len()..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] == b'{' {
@@ -124,6 +124,10 @@ fn model_in(bytes: &[u8]) -> Option<String> {
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<String>();
     values.next()?.ok()
+}
+
+fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 #[cfg(test)]

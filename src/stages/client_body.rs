@@ -73,8 +73,7 @@ where
                 )));
             }
             Err(_) => return Err(RelayError::request_timeout("The client stopped sending its request body.")),
-            Ok(None) if collected.is_empty() => return Ok(first.unwrap_or_default()),
-            Ok(None) => return Ok(collected.freeze()),
+            Ok(None) => return Ok(first.unwrap_or_else(|| collected.freeze())),
             Ok(Some(Err(_))) => {
                 return Err(RelayError::bad_request(
                     "body_incomplete",
@@ -86,14 +85,13 @@ where
                 if (held + chunk.len()) as u64 > limit {
                     return Err(RelayError::payload_too_large(limit));
                 }
-                match first.take() {
-                    None if collected.is_empty() => first = Some(chunk),
-                    earlier => {
-                        if let Some(earlier) = earlier {
-                            collected.extend_from_slice(&earlier);
-                        }
-                        collected.extend_from_slice(&chunk);
+                if first.is_none() && collected.is_empty() {
+                    first = Some(chunk);
+                } else {
+                    if let Some(earlier) = first.take() {
+                        collected.extend_from_slice(&earlier);
                     }
+                    collected.extend_from_slice(&chunk);
                 }
             }
         }
