@@ -1,52 +1,26 @@
-//! A line diff for `relay test`: the longest common subsequence of the
-//! expected and the actual lines, printed with `-` (expected only), `+`
-//! (actual only) and two spaces (both).
+//! A line diff for `relay test` (the `similar` crate's): printed with `-`
+//! (expected only), `+` (actual only) and two spaces (both).
 
-/// Longer inputs are shown whole, one side after the other.
-const MAX_CELLS: usize = 4_000_000;
+use similar::{ChangeTag, TextDiff};
 
 /// `expected` against `actual`, one output line per input line, each
 /// starting with `indent`.
 pub fn diff(expected: &[String], actual: &[String], indent: &str) -> String {
-    let (n, m) = (expected.len(), actual.len());
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    let actual: Vec<&str> = actual.iter().map(String::as_str).collect();
     let mut out = String::new();
-    if n.saturating_mul(m) > MAX_CELLS {
-        expected.iter().for_each(|line| push(&mut out, indent, "- ", line));
-        actual.iter().for_each(|line| push(&mut out, indent, "+ ", line));
-        return out;
-    }
-    // common[i][j]: the length of the common subsequence of expected[i..] and actual[j..].
-    let mut common = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            common[i][j] = if expected[i] == actual[j] {
-                common[i + 1][j + 1] + 1
-            } else {
-                common[i + 1][j].max(common[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && expected[i] == actual[j] {
-            push(&mut out, indent, "  ", &expected[i]);
-            (i, j) = (i + 1, j + 1);
-        } else if i < n && (j == m || common[i + 1][j] >= common[i][j + 1]) {
-            push(&mut out, indent, "- ", &expected[i]);
-            i += 1;
-        } else {
-            push(&mut out, indent, "+ ", &actual[j]);
-            j += 1;
-        }
+    for change in TextDiff::from_slices(&expected, &actual).iter_all_changes() {
+        let mark = match change.tag() {
+            ChangeTag::Equal => "  ",
+            ChangeTag::Delete => "- ",
+            ChangeTag::Insert => "+ ",
+        };
+        out.push_str(indent);
+        out.push_str(mark);
+        out.push_str(change.value());
+        out.push('\n');
     }
     out
-}
-
-fn push(out: &mut String, indent: &str, mark: &str, line: &str) {
-    out.push_str(indent);
-    out.push_str(mark);
-    out.push_str(line);
-    out.push('\n');
 }
 
 #[cfg(test)]
