@@ -32,6 +32,7 @@ table marks figures whose bound is over 2 %.
     python3 bench/run.py                    # 3 rounds, both placements, about 20 minutes
     python3 bench/run.py --rounds 2 --seconds 4 --upstream-core other
     python3 bench/run.py --relay /path/to/relay --no-build --out bench/results/run.json
+    python3 bench/run.py --only nginx-log,relay,relay-off --upstream-core other   # some targets
 
 Needs: oha (cargo install oha --locked), nginx (apt install nginx; the nginx
 columns are skipped with a message when it is missing), taskset (util-linux).
@@ -273,6 +274,9 @@ def main():
     parser.add_argument("--headers", choices=["openai", "small"], default="openai",
                         help="the upstream's answer headers: the OpenAI API's ~20, or only a content type")
     parser.add_argument("--relay", default=str(RELEASE / "relay"), help="the relay binary")
+    parser.add_argument("--only", type=lambda text: set(text.split(",")),
+                        help="comma-separated kinds of target to run (direct, nginx, nginx-log, relay, relay-off, "
+                             "relay-consumer, relay-10k); default: all")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     args = parser.parse_args()
     if not shutil.which("oha"):
@@ -302,10 +306,13 @@ def start_targets(args, tmp, procs, placement):
     procs.append(pinned(core, [str(RELEASE / "examples" / "bench_upstream"), f"127.0.0.1:{upstream_port}"],
                         env=dict(os.environ, BENCH_UPSTREAM_HEADERS=args.headers), stdout=subprocess.DEVNULL))
     wait_port(upstream_port)
-    targets = [Target(f"direct@{placement}", "direct", placement, upstream_port)]
+    wanted = (lambda kind: kind in args.only) if args.only else (lambda kind: True)
+    targets = [Target(f"direct@{placement}", "direct", placement, upstream_port)] if wanted("direct") else []
 
     if shutil.which("nginx"):
         for kind, access_log in [("nginx", None), ("nginx-log", tmp / f"nginx-{placement}-access.log")]:
+            if not wanted(kind):
+                continue
             port = free_port()
             conf = tmp / f"nginx-{port}.conf"
             log = f"access_log {access_log}" if access_log else "access_log off"
@@ -324,12 +331,14 @@ def start_targets(args, tmp, procs, placement):
     routes = ROOT / "routes.d"
     relays = [("relay", [routes], "on", []), ("relay-off", [routes], "off", []),
               ("relay-consumer", [routes, CONSUMER_ROUTES], "on", [CONSUMER_HEADER])]
-    if args.extra_routes and placement == "other":
+    if args.extra_routes and placement == "other" and wanted("relay-10k"):
         extra_dir = tmp / "routes-extra"
         if not extra_dir.exists():
             write_extra_routes(extra_dir, args.extra_routes)
         relays.append(("relay-10k", [extra_dir], "on", []))
     for kind, route_dirs, logging, headers in relays:
+        if not wanted(kind):
+            continue
         port = free_port()
         command = [args.relay, "serve", "--listen", f"127.0.0.1:{port}", "--workers", "1", "--no-watch"]
         for directory in route_dirs:

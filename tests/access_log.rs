@@ -120,3 +120,35 @@ async fn text_lines_name_the_route_status_and_sizes() {
     assert_eq!(fields[1..5], ["req-t", "default", "files.content", "\"GET"]);
     assert_eq!(fields[5..9], ["/v1/files/file-1/content\"", "200", "0", "10"]);
 }
+
+/// The writer gathers lines before it writes them; those it holds when the
+/// relay stops are written before the process exits.
+#[actix_web::test]
+async fn lines_in_hand_are_written_before_the_relay_exits() {
+    let upstream = Upstream::start().await;
+    let dir = routes_dir(ROUTES);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("access.log");
+    let mut relay = start(&upstream, dir.path(), &log, "text");
+    for n in 0..20 {
+        let mut answer = client()
+            .get(relay.url("/v1/files/file-1/content"))
+            .insert_header(("x-request-id", format!("req-stop-{n}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.body().await.unwrap(), "hello file");
+    }
+    let pid = relay.child.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relay.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the relay did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Read once, after the exit: nothing may come later.
+    let text = std::fs::read_to_string(&log).unwrap();
+    for n in 0..20 {
+        assert!(text.contains(&format!(" req-stop-{n} ")), "req-stop-{n} missing:\n{text}");
+    }
+}

@@ -16,7 +16,7 @@ use crate::env::Env;
 use crate::live::Live;
 use crate::reload::Reloader;
 use crate::table::{DEFAULT_LISTENER, Table, UpstreamAuth, WhenKeyMissing};
-use crate::telemetry::access::{AccessLog, Format};
+use crate::telemetry::access::{AccessLog, Format, Writer};
 use crate::tls::ReloadingCert;
 use crate::traffic_log::{DEFAULT_BODY_MAX, LogFile, TrafficLog};
 use crate::{admin, server, watcher};
@@ -68,9 +68,10 @@ pub struct ServeArgs {
 pub fn serve(args: ServeArgs) -> ExitCode {
     init_tracing(args.log_format);
     crate::telemetry::metrics::install();
-    let access_log = match open_access_log(&args.access_log, args.log_format) {
-        Ok(access_log) => access_log,
-        Err(message) => {
+    let (access_log, access_writer) = match open_access_log(&args.access_log, args.log_format) {
+        Some(Ok((access_log, writer))) => (Some(access_log), Some(writer)),
+        None => (None, None),
+        Some(Err(message)) => {
             eprintln!("error: {message}");
             return ExitCode::FAILURE;
         }
@@ -193,6 +194,10 @@ pub fn serve(args: ServeArgs) -> ExitCode {
         stopped
     });
     crate::telemetry::traces::shutdown();
+    if let Some(writer) = access_writer {
+        // The servers are gone, and with them every handle on the log.
+        writer.finish(Duration::from_secs(2));
+    }
     match result {
         Ok(Stopped::Drained) => ExitCode::SUCCESS,
         Ok(Stopped::Forced) => ExitCode::FAILURE,
@@ -333,17 +338,14 @@ pub(super) fn init_tracing(format: Format) {
 
 /// Starts the access log's writer: stdout for `-`, a file (appended), or
 /// none for `off`.
-fn open_access_log(target: &str, format: Format) -> Result<Option<AccessLog>, String> {
+fn open_access_log(target: &str, format: Format) -> Option<Result<(AccessLog, Writer), String>> {
     let output: Box<dyn std::io::Write + Send> = match target {
-        "off" => return Ok(None),
+        "off" => return None,
         "-" => Box::new(std::io::stdout()),
-        path => Box::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| format!("cannot open the access log {path}: {e}"))?,
-        ),
+        path => Box::new(match std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            Ok(file) => file,
+            Err(e) => return Some(Err(format!("cannot open the access log {path}: {e}"))),
+        }),
     };
-    AccessLog::start(output, format).map(Some).map_err(|e| format!("cannot start the access log: {e}"))
+    Some(AccessLog::start(output, format).map_err(|e| format!("cannot start the access log: {e}")))
 }
