@@ -106,8 +106,9 @@ fn last_usage_object(bytes: &[u8]) -> Option<UsageFields> {
         let rest = &bytes[at + KEY.len()..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
         if rest[start] == b'{' {
-            let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<UsageFields>();
-            if let Some(Ok(fields)) = values.next() {
+            // One value, whatever follows it.
+            let mut object = serde_json::Deserializer::from_slice(&rest[start..]);
+            if let Ok(fields) = serde::Deserialize::deserialize(&mut object) {
                 return Some(fields);
             }
         }
@@ -122,7 +123,15 @@ fn model_in(bytes: &[u8]) -> Option<String> {
     let at = bytes.windows(KEY.len()).position(|w| w == KEY)?;
     let rest = &bytes[at + KEY.len()..];
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-    let mut values = serde_json::Deserializer::from_slice(&rest[start..]).into_iter::<String>();
+    let value = &rest[start..];
+    // A name without escapes (all of them) is its bytes; others are parsed.
+    if let Some(end) = value.get(1..).and_then(|after| after.iter().position(|&b| b == b'"' || b == b'\\'))
+        && value[0] == b'"'
+        && value[1 + end] == b'"'
+    {
+        return std::str::from_utf8(&value[1..1 + end]).ok().map(str::to_owned);
+    }
+    let mut values = serde_json::Deserializer::from_slice(value).into_iter::<String>();
     values.next()?.ok()
 }
 
@@ -163,6 +172,8 @@ mod tests {
         let embeddings = r#"{"object":"list","data":[],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}"#;
         assert_eq!(scan(&[embeddings]).unwrap().total(), 8);
         assert_eq!(scan(&[r#"{"data":[]}"#]), None);
+        let escaped = r#"{"model": "gpt\u002d5","usage":{"input_tokens":1}}"#;
+        assert_eq!(scan(&[escaped]).unwrap().model.as_deref(), Some("gpt-5"));
     }
 
     #[test]
