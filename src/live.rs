@@ -58,9 +58,10 @@ impl Live {
 /// Hands the heap freed while building a table (tens of megabytes of
 /// short-lived JSON trees for the documents) back to the system. glibc keeps
 /// freed pages of a fragmented heap mapped, so without this the relay idles
-/// with about three times the memory it uses. The crate's one `unsafe` call.
+/// with about three times the memory it uses. Also called after a reload,
+/// once the replaced table is gone. The crate's one `unsafe` call.
 #[allow(unsafe_code)]
-fn release_freed_memory() {
+pub(crate) fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {

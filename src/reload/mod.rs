@@ -123,7 +123,23 @@ impl Reloader {
 
     /// Re-reads the directory and publishes a new table if anything changed.
     /// Returns `None` when no file changed.
+    ///
+    /// After an attempt, the heap it freed goes back to the system: the
+    /// parsed files, the build's JSON trees and the table it replaced (unless
+    /// a request still holds that one) are gone by then. Without this a
+    /// relay with 10,000 routes idles at about twice its startup memory after
+    /// a few reloads.
     pub fn reload(&self) -> Option<Outcome> {
+        let outcome = self.apply_changes();
+        if outcome.is_some() {
+            crate::live::release_freed_memory();
+        }
+        outcome
+    }
+
+    /// The work of [`Reloader::reload`], whose locals (and the replaced
+    /// table) are dropped on return.
+    fn apply_changes(&self) -> Option<Outcome> {
         let started = Instant::now();
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (texts, read_errors) = read_texts(&self.dirs);
