@@ -56,12 +56,21 @@ impl Live {
 }
 
 /// Hands the heap freed while building a table (tens of megabytes of
-/// short-lived JSON trees for the documents) back to the system. glibc keeps
-/// freed pages of a fragmented heap mapped, so without this the relay idles
-/// with about three times the memory it uses. Also called after a reload,
-/// once the replaced table is gone. The crate's one `unsafe` call.
+/// short-lived JSON trees for the documents) back to the system, so the relay
+/// does not idle with about three times the memory it uses. Also called
+/// after a reload, once the replaced table is gone. The binary allocates
+/// with mimalloc (src/main.rs), which keeps freed pages for reuse until
+/// collected; glibc, the allocator of anything else linking this crate,
+/// keeps freed pages of a fragmented heap mapped until trimmed. Both are
+/// asked: each call is cheap when its allocator holds nothing. The crate's
+/// `unsafe` calls.
 #[allow(unsafe_code)]
 pub(crate) fn release_freed_memory() {
+    // SAFETY: mi_collect only frees mimalloc's own empty pages (those of this
+    // thread, which built the table, and abandoned ones) and purges them.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists.
     unsafe {
