@@ -33,9 +33,15 @@ only a content type (`--headers small`); `--headers openai,small` does both.
     python3 bench/instructions.py --relay new/relay --args=--routes=bench/consumers/routes.d \
         --header 'authorization: Bearer rk-bench'      # a consumer with every limit on, by hand
     python3 bench/instructions.py --relay target/release/relay --out bench/results/instructions.json
+    python3 bench/instructions.py --relay target/release/relay --floor    # and the stack's floor (bench_floor)
+
+`--floor` also measures examples/bench_floor: actix-web forwarding every
+request through awc and doing nothing else, the least any relay on this
+stack pays per request.
 
 Needs: valgrind (apt install valgrind), a release build of
-examples/bench_upstream (`cargo build --release --example bench_upstream`),
+examples/bench_upstream (`cargo build --release --example bench_upstream`,
+and `--example bench_floor` for `--floor`),
 and nginx for its column (apt install nginx; skipped with a message when
 missing).
 """
@@ -166,6 +172,9 @@ def main():
     parser.add_argument("--no-nginx", action="store_true", help="measure the relay only")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind profiles (their paths are printed)")
+    parser.add_argument("--floor", nargs="?", const=str(RELEASE / "examples" / "bench_floor"),
+                        help="also measure the stack's floor: examples/bench_floor, actix-web forwarding through awc "
+                             "and nothing else (default: the release build of it)")
     args = parser.parse_args()
     if args.variants is None:
         args.variants = "plain" if args.args or args.header else "on,off,consumers"
@@ -197,6 +206,13 @@ def main():
                                                 args.requests, tmp)
                         print(f"{header_set} headers, {name}: {figures[name]:,.0f} instructions per request",
                               file=sys.stderr)
+                if args.floor:
+                    port = free_port()
+                    name = "floor [actix-web + awc]"
+                    figures[name] = callgrind([args.floor, f"127.0.0.1:{port}", f"http://127.0.0.1:{upstream_port}"],
+                                              port, [], args.requests, tmp)
+                    print(f"{header_set} headers, {name}: {figures[name]:,.0f} instructions per request",
+                          file=sys.stderr)
                 if nginx:
                     for access_log in (False, True):
                         name = f"nginx [access log {'on' if access_log else 'off'}]"

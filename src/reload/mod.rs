@@ -100,6 +100,10 @@ impl Reloader {
                 return Err(errors);
             }
         };
+        // The parsed files are done with: their heap goes back too (it was
+        // still in use when the table's build released what it freed).
+        drop(files);
+        crate::live::release_freed_memory();
         let loaded_at = live.table.loaded_at;
         let files = texts
             .into_iter()
