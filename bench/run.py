@@ -23,6 +23,8 @@ Targets, per upstream placement:
                   key `authorization: Bearer rk-bench`
   relay-10k       `relay` with 10,000 extra routes (upstream on the other
                   core only)
+  floor           examples/bench_floor: actix-web forwarding through awc
+                  and nothing else, the least a relay on this stack costs
 
 CPU per request is read from the targets' own counters (/proc utime +
 stime, in clock ticks of 10 ms); each figure comes with its quantisation
@@ -276,7 +278,7 @@ def main():
     parser.add_argument("--relay", default=str(RELEASE / "relay"), help="the relay binary")
     parser.add_argument("--only", type=lambda text: set(text.split(",")),
                         help="comma-separated kinds of target to run (direct, nginx, nginx-log, relay, relay-off, "
-                             "relay-consumer, relay-10k); default: all")
+                             "relay-consumer, relay-10k, floor); default: all")
     parser.add_argument("--no-build", action="store_true", help="use the binaries as they are")
     args = parser.parse_args()
     if not shutil.which("oha"):
@@ -284,7 +286,7 @@ def main():
     if not args.no_build:
         print("building (release)...", file=sys.stderr)
         subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "relay", "--example", "bench_upstream",
-                        "--example", "bench_sse"], cwd=ROOT, check=True)
+                        "--example", "bench_sse", "--example", "bench_floor"], cwd=ROOT, check=True)
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     procs = []
     try:
@@ -324,6 +326,14 @@ def start_targets(args, tmp, procs, placement):
             targets.append(Target(f"{kind}@{placement}", kind, placement, port, [nginx]))
     elif placement == args.placements[0]:
         print("nginx is missing (apt install nginx): the nginx columns are skipped", file=sys.stderr)
+
+    if wanted("floor"):
+        port = free_port()
+        floor = pinned(SUT_CORE, [str(RELEASE / "examples" / "bench_floor"), f"127.0.0.1:{port}",
+                                  f"http://127.0.0.1:{upstream_port}"], stdout=subprocess.DEVNULL)
+        procs.append(floor)
+        wait_port(port, proc=floor)
+        targets.append(Target(f"floor@{placement}", "floor", placement, port, [floor]))
 
     env = dict(os.environ, OPENAI_BASE_URL=f"http://127.0.0.1:{upstream_port}/v1", OPENAI_API_KEY="sk-bench",
                RUST_LOG="warn")
@@ -444,7 +454,7 @@ def summarize(rounds, targets, idle, open_streams, stream_count):
             if row[key] is not None and direct[key] is not None:
                 row["added_" + key] = row[key] - direct[key]
     for target in targets:
-        if not target.kind.startswith("relay"):
+        if not (target.kind.startswith("relay") or target.kind == "floor"):
             continue
         row = summary[target.name]
         for nginx_kind in ["nginx", "nginx-log"]:
