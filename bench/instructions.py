@@ -119,7 +119,7 @@ def measure(relay, routes, extra, headers, upstream_port, requests, tmp):
     return callgrind(command, port, headers, requests, tmp, env)
 
 
-def variant_args(variant, tmp):
+def variant_args(variant, tmp, consumer_routes=CONSUMER_ROUTES):
     """Extra `serve` arguments and request headers of a relay variant."""
     if variant == "plain":
         return [], []
@@ -128,7 +128,7 @@ def variant_args(variant, tmp):
     on = [f"--access-log={tmp / f'access-{variant}-{free_port()}.log'}", f"--admin-listen=127.0.0.1:{free_port()}"]
     if variant == "on":
         return on, []
-    return on + [f"--routes={CONSUMER_ROUTES}"], [CONSUMER_HEADER]
+    return on + [f"--routes={consumer_routes}"], [CONSUMER_HEADER]
 
 
 def measure_nginx(nginx, access_log, upstream_port, requests, tmp):
@@ -172,6 +172,9 @@ def main():
     parser.add_argument("--no-nginx", action="store_true", help="measure the relay only")
     parser.add_argument("--out", help="also write the JSON here")
     parser.add_argument("--keep", action="store_true", help="keep the callgrind profiles (their paths are printed)")
+    parser.add_argument("--consumer-routes", default=str(CONSUMER_ROUTES),
+                        help="the consumer's routes directory (default: bench/consumers/routes.d, every limit on; "
+                             "bench/consumers/lookup.d: lookup and in-process limits only)")
     parser.add_argument("--floor", nargs="?", const=str(RELEASE / "examples" / "bench_floor"),
                         help="also measure the stack's floor: examples/bench_floor, actix-web forwarding through awc "
                              "and nothing else (default: the release build of it)")
@@ -200,7 +203,7 @@ def main():
                 figures = {}
                 for relay in args.relay:
                     for variant in variants:
-                        extra, sent = variant_args(variant, tmp)
+                        extra, sent = variant_args(variant, tmp, args.consumer_routes)
                         name = relay if variants == ["plain"] else f"{relay} [{variant}]"
                         figures[name] = measure(relay, args.routes, args.args + extra, headers + sent, upstream_port,
                                                 args.requests, tmp)

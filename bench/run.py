@@ -276,6 +276,9 @@ def main():
     parser.add_argument("--headers", choices=["openai", "small"], default="openai",
                         help="the upstream's answer headers: the OpenAI API's ~20, or only a content type")
     parser.add_argument("--relay", default=str(RELEASE / "relay"), help="the relay binary")
+    parser.add_argument("--consumer-routes", default=str(CONSUMER_ROUTES),
+                        help="the consumer's routes directory (default: bench/consumers/routes.d, every limit on; "
+                             "bench/consumers/lookup.d: lookup and in-process limits only)")
     parser.add_argument("--only", type=lambda text: set(text.split(",")),
                         help="comma-separated kinds of target to run (direct, nginx, nginx-log, relay, relay-off, "
                              "relay-consumer, relay-10k, floor); default: all")
@@ -340,7 +343,7 @@ def start_targets(args, tmp, procs, placement):
     env.pop("RELAY_KEYS", None)
     routes = ROOT / "routes.d"
     relays = [("relay", [routes], "on", []), ("relay-off", [routes], "off", []),
-              ("relay-consumer", [routes, CONSUMER_ROUTES], "on", [CONSUMER_HEADER])]
+              ("relay-consumer", [routes, Path(args.consumer_routes)], "on", [CONSUMER_HEADER])]
     if args.extra_routes and placement == "other" and wanted("relay-10k"):
         extra_dir = tmp / "routes-extra"
         if not extra_dir.exists():

@@ -26,6 +26,7 @@ fn shipped_spec_files() -> Vec<PathBuf> {
         "examples/production/routes.d",
         "examples/two-ports",
         "bench/consumers/routes.d",
+        "bench/consumers/lookup.d",
     ];
     let mut files = Vec::new();
     for dir in dirs {

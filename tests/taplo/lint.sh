@@ -21,4 +21,4 @@ fi
 "$VENV/bin/taplo" --version
 # --no-auto-config: no taplo.toml is read; each file's directive names the schema.
 "$VENV/bin/taplo" lint --no-auto-config --colors never \
-  routes.d/*.toml examples/*/routes.d/*.toml examples/two-ports/*.toml bench/consumers/routes.d/*.toml
+  routes.d/*.toml examples/*/routes.d/*.toml examples/two-ports/*.toml bench/consumers/routes.d/*.toml bench/consumers/lookup.d/*.toml
