@@ -156,9 +156,7 @@ fn write_millis(line: &mut String, duration: Duration) {
     let micros = duration.as_micros();
     push_number(line, micros / 1000);
     line.push('.');
-    let fraction = (micros % 1000) as u16;
-    let digits = [b'0' + (fraction / 100) as u8, b'0' + (fraction / 10 % 10) as u8, b'0' + (fraction % 10) as u8];
-    line.push_str(std::str::from_utf8(&digits).unwrap_or("000"));
+    push_thousandths(line, (micros % 1000) as u16);
     // `2.500` reads as the JSON form does: `2.5`.
     while line.ends_with('0') {
         line.pop();
@@ -170,6 +168,13 @@ fn write_millis(line: &mut String, duration: Duration) {
 
 fn push_number(line: &mut String, number: impl itoa::Integer) {
     line.push_str(itoa::Buffer::new().format(number));
+}
+
+/// `thousandths` (below 1000) as three digits: `7` is `007`.
+fn push_thousandths(line: &mut String, thousandths: u16) {
+    for digit in [thousandths / 100 % 10, thousandths / 10 % 10, thousandths % 10] {
+        line.push(char::from(b'0' + digit as u8));
+    }
 }
 
 thread_local! {
@@ -191,9 +196,9 @@ fn write_time(line: &mut String, time: SystemTime) {
         }
         line.push_str(text);
     });
-    let millis = since.subsec_millis() as u16;
-    let digits = [b'.', b'0' + (millis / 100) as u8, b'0' + (millis / 10 % 10) as u8, b'0' + (millis % 10) as u8, b'Z'];
-    line.push_str(std::str::from_utf8(&digits).unwrap_or(".000Z"));
+    line.push('.');
+    push_thousandths(line, since.subsec_millis() as u16);
+    line.push('Z');
 }
 
 /// `time id listener route "METHOD path" status in out ms ttfb_ms retries`,
