@@ -3,8 +3,9 @@
 //! awc, streaming both ways, and does nothing else. No routes, no header
 //! policy, no request id, no metrics, no log, no limits: what any relay
 //! built on actix-web and awc pays per request before it does its own
-//! work. It drops only the hop-by-hop headers, `host` and the length
-//! (awc writes its own), so that what it sends and answers is valid.
+//! work. It drops only the hop-by-hop headers (the relay's list), `host`
+//! and the length (awc writes its own), so that what it sends and answers
+//! is valid.
 //!
 //! Usage: `bench_floor LISTEN_ADDR UPSTREAM_BASE` (e.g.
 //! `127.0.0.1:8080 http://127.0.0.1:9000`), one worker.
@@ -16,21 +17,10 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Headers that describe one connection and do not travel further.
+/// The relay's hop-by-hop rule (`Connection`-listed names aside), plus
+/// `host` and the length, which awc writes itself.
 fn hop_by_hop(name: &HeaderName) -> bool {
-    [
-        header::CONNECTION,
-        header::HOST,
-        header::CONTENT_LENGTH,
-        header::TRANSFER_ENCODING,
-        header::TE,
-        header::TRAILER,
-        header::UPGRADE,
-        header::PROXY_AUTHORIZATION,
-        header::PROXY_AUTHENTICATE,
-    ]
-    .contains(name)
-        || name.as_str() == "keep-alive"
+    relay::stages::headers::is_hop_by_hop(name, &[]) || *name == header::HOST || *name == header::CONTENT_LENGTH
 }
 
 async fn forward(

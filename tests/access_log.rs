@@ -139,13 +139,8 @@ async fn lines_in_hand_are_written_before_the_relay_exits() {
             .unwrap();
         assert_eq!(answer.body().await.unwrap(), "hello file");
     }
-    let pid = relay.child.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while relay.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the relay did not exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    relay.terminate();
+    assert!(relay.exit_within(Duration::from_secs(10)).is_some(), "the relay did not exit after SIGTERM");
     // Read once, after the exit: nothing may come later.
     let text = std::fs::read_to_string(&log).unwrap();
     for n in 0..20 {

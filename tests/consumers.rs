@@ -404,9 +404,8 @@ async fn a_restart_keeps_the_counters_saved_to_the_state_file() {
         assert_eq!(post_chat(&relay, "rk-gil-test", "gpt-4o-mini").await.0, 200);
     }
     wait_for_window(&relay, "gil", "budget_tokens", 18).await;
-    let term = std::process::Command::new("kill").args(["-TERM", &relay.child.id().to_string()]).status().unwrap();
-    assert!(term.success());
-    let exit = relay.child.wait().unwrap();
+    relay.terminate();
+    let exit = relay.exit_within(Duration::from_secs(20)).expect("the relay exits after SIGTERM");
     assert!(exit.success(), "{exit:?}");
     assert!(std::fs::read_to_string(&counters).unwrap().contains("relay:gil:budget_tokens:"));
 

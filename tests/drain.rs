@@ -14,7 +14,6 @@
 
 mod support;
 
-use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use support::raw::Conn;
@@ -44,26 +43,9 @@ fn start(upstream: &Upstream, drain_timeout: &str) -> Process {
     relay
 }
 
-fn sigterm(relay: &Process) {
-    let status = Command::new("kill").args(["-TERM", &relay.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 async fn ready_status(relay: &Process) -> u16 {
     let response = support::relay::client().get(relay.url_on("admin", "/ready")).send().await.unwrap();
     response.status().as_u16()
-}
-
-/// The process's exit status, waiting at most `limit`.
-fn exit_within(relay: &mut Process, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some(status) = relay.child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 /// Opens the stream and waits for its first event.
@@ -87,7 +69,7 @@ async fn a_stream_in_flight_completes_within_a_long_drain_timeout() {
     idle.write(b"GET /health HTTP/1.1\r\nHost: relay\r\n\r\n").await;
     assert_eq!(idle.read_response().await.status, 200);
 
-    sigterm(&relay);
+    relay.terminate();
     assert!(relay.wait_for_log("SIGTERM received: draining"), "{}", relay.log.lock().unwrap());
     assert!(idle.closes_within(Duration::from_secs(2)).await, "idle keep-alive connections are closed");
     assert_eq!(ready_status(&relay).await, 503, "readiness turns 503 while draining");
@@ -100,7 +82,7 @@ async fn a_stream_in_flight_completes_within_a_long_drain_timeout() {
     let rest = String::from_utf8(stream.read_to_close().await).unwrap();
     assert!(rest.contains("data: {\"n\":11}") && rest.contains("data: [DONE]"), "the stream completes: {rest}");
     assert!(!rest.contains("event: error"), "{rest}");
-    let status = exit_within(&mut relay, Duration::from_secs(5)).expect("the relay exits once drained");
+    let status = relay.exit_within(Duration::from_secs(5)).expect("the relay exits once drained");
     assert!(status.success(), "{status:?}");
     assert!(relay.wait_for_log("relay stopped"));
 }
@@ -112,7 +94,7 @@ async fn at_the_drain_deadline_a_stream_ends_with_an_error_event() {
     let mut stream = open_stream(&relay).await;
 
     let signalled = Instant::now();
-    sigterm(&relay);
+    relay.terminate();
     let rest = String::from_utf8(stream.read_to_close().await).unwrap();
     let took = signalled.elapsed();
     assert!(
@@ -124,7 +106,7 @@ async fn at_the_drain_deadline_a_stream_ends_with_an_error_event() {
     let error: serde_json::Value = serde_json::from_str(event).unwrap();
     assert_eq!(error["error"]["code"], "relay_shutting_down", "{error}");
     assert_eq!(error["error"]["type"], "server_error");
-    let status = exit_within(&mut relay, Duration::from_secs(3)).expect("the relay exits after the deadline");
+    let status = relay.exit_within(Duration::from_secs(3)).expect("the relay exits after the deadline");
     assert!(status.success(), "{status:?}");
 }
 
@@ -133,13 +115,13 @@ async fn a_second_signal_stops_at_once() {
     let upstream = Upstream::start().await;
     let mut relay = start(&upstream, "60s");
     let mut stream = open_stream(&relay).await;
-    sigterm(&relay);
+    relay.terminate();
     assert!(relay.wait_for_log("SIGTERM received: draining"));
     assert_eq!(ready_status(&relay).await, 503);
 
     let signalled = Instant::now();
-    sigterm(&relay);
-    let status = exit_within(&mut relay, Duration::from_secs(2)).expect("the second signal ends the relay at once");
+    relay.terminate();
+    let status = relay.exit_within(Duration::from_secs(2)).expect("the second signal ends the relay at once");
     assert!(!status.success(), "a forced stop is not a clean exit: {status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(2));
     let rest = String::from_utf8(stream.read_to_close().await).unwrap();
@@ -173,7 +155,7 @@ public = true
     let echo = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(echo, Message::text("hello"));
 
-    sigterm(&relay);
+    relay.terminate();
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(10), ws.next()).await.unwrap() {
             Some(Ok(Message::Close(frame))) => break frame.expect("a close frame with a code"),
@@ -184,6 +166,6 @@ public = true
     assert_eq!((u16::from(close.code), close.reason.as_str()), (1001, "relay shutting down"));
     let ended = upstream.ended("tag=drain", Duration::from_secs(10));
     assert_eq!(ended.as_deref(), Some("close:1001:relay shutting down"));
-    let status = exit_within(&mut relay, Duration::from_secs(5)).expect("the relay exits after the deadline");
+    let status = relay.exit_within(Duration::from_secs(5)).expect("the relay exits after the deadline");
     assert!(status.success(), "{status:?}");
 }

@@ -69,9 +69,9 @@ pub fn serve(args: ServeArgs) -> ExitCode {
     init_tracing(args.log_format);
     crate::telemetry::metrics::install();
     let (access_log, access_writer) = match open_access_log(&args.access_log, args.log_format) {
-        Some(Ok((access_log, writer))) => (Some(access_log), Some(writer)),
-        None => (None, None),
-        Some(Err(message)) => {
+        Ok(Some((access_log, writer))) => (Some(access_log), Some(writer)),
+        Ok(None) => (None, None),
+        Err(message) => {
             eprintln!("error: {message}");
             return ExitCode::FAILURE;
         }
@@ -338,14 +338,17 @@ pub(super) fn init_tracing(format: Format) {
 
 /// Starts the access log's writer: stdout for `-`, a file (appended), or
 /// none for `off`.
-fn open_access_log(target: &str, format: Format) -> Option<Result<(AccessLog, Writer), String>> {
+fn open_access_log(target: &str, format: Format) -> Result<Option<(AccessLog, Writer)>, String> {
     let output: Box<dyn std::io::Write + Send> = match target {
-        "off" => return None,
+        "off" => return Ok(None),
         "-" => Box::new(std::io::stdout()),
-        path => Box::new(match std::fs::OpenOptions::new().create(true).append(true).open(path) {
-            Ok(file) => file,
-            Err(e) => return Some(Err(format!("cannot open the access log {path}: {e}"))),
-        }),
+        path => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open the access log {path}: {e}"))?,
+        ),
     };
-    Some(AccessLog::start(output, format).map_err(|e| format!("cannot start the access log: {e}")))
+    AccessLog::start(output, format).map(Some).map_err(|e| format!("cannot start the access log: {e}"))
 }

@@ -25,7 +25,7 @@ use actix_web::http::{Method, StatusCode};
 const QUEUE: usize = 16_384;
 
 /// How long the writer gathers lines before it writes them.
-pub const GATHER: Duration = Duration::from_millis(50);
+const GATHER: Duration = Duration::from_millis(50);
 
 /// How lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

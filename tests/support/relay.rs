@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use relay::env::Env;
@@ -170,6 +170,26 @@ impl Process {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("listener {name} never listened; log: {}", self.log.lock().unwrap());
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping the relay does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// The process's exit status, waiting at most `limit`.
+    pub fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// A value in kB from `/proc/PID/status`, e.g. `VmHWM` or `VmRSS`.
