@@ -7,16 +7,19 @@
 //! `Authorization: Bearer`. Keys are kept only as SHA-256 digests
 //! ([`crate::policy::consumer`]).
 
-use actix_web::http::header::{self, AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{self, AUTHORIZATION, HeaderMap, HeaderName};
 
 use crate::policy::consumer::{Consumers, Identified};
 
 /// The header that carries a relay key when `Authorization` is taken.
 pub const RELAY_KEY_HEADER: &str = "x-relay-key";
 
+/// [`RELAY_KEY_HEADER`] as a header name, so a lookup parses nothing.
+static RELAY_KEY_NAME: HeaderName = HeaderName::from_static(RELAY_KEY_HEADER);
+
 /// Candidate keys: `X-Relay-Key`, then the bearer token of `Authorization`.
 fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    let relay = headers.get(RELAY_KEY_HEADER).and_then(|v| v.to_str().ok());
+    let relay = headers.get(&RELAY_KEY_NAME).and_then(|v| v.to_str().ok());
     let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
     relay.into_iter().chain(bearer)
 }

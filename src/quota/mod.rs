@@ -28,9 +28,9 @@ pub mod tap;
 pub mod ticket;
 pub mod totals;
 pub mod usage;
+pub mod usage_fields;
 pub mod window;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -50,7 +50,7 @@ use crate::table::Table;
 #[derive(Debug, Default)]
 pub struct Meter {
     pub counters: Arc<Counters>,
-    in_flight: Mutex<HashMap<String, Arc<AtomicU32>>>,
+    in_flight: Mutex<foldhash::HashMap<String, Arc<AtomicU32>>>,
 }
 
 impl Meter {
