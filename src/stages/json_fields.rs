@@ -4,8 +4,11 @@
 //! read whole within the route's limits (and kept to send) and parsed once,
 //! into these typed fields only, when either stage needs them.
 
+use std::sync::LazyLock;
+
 use actix_web::http::header::{self, HeaderMap};
 use bytes::Bytes;
+use memchr::memmem;
 use serde::Deserialize;
 
 use super::admit::BodyShape;
@@ -62,10 +65,10 @@ pub async fn read(
 }
 
 /// Whether a JSON text may have a `stream` key: it has `"stream"`, or an
-/// escape that could spell it.
+/// escape that could spell it (`\u`).
 fn may_name_stream(json: &[u8]) -> bool {
-    let contains = |needle: &[u8]| json.windows(needle.len()).any(|window| window == needle);
-    contains(b"\"stream\"") || contains(b"\\u")
+    static STREAM: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"\"stream\""));
+    STREAM.find(json).is_some() || memchr::memchr_iter(b'\\', json).any(|at| json.get(at + 1) == Some(&b'u'))
 }
 
 #[cfg(test)]
