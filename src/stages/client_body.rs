@@ -19,7 +19,7 @@ use std::time::Duration;
 use actix_web::error::PayloadError;
 use actix_web::web;
 use bytes::{Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::time::{Instant, Sleep};
 
 use super::admit::BodyShape;
@@ -64,23 +64,34 @@ where
     let mut first: Option<Bytes> = None;
     let mut collected = BytesMut::new();
     loop {
-        let wait = (Instant::now() + idle).min(deadline);
-        match tokio::time::timeout_at(wait, body.next()).await {
-            Err(_) if wait == deadline => {
-                let total = humantime::format_duration(total);
-                return Err(RelayError::request_timeout(format!(
-                    "The client took longer than {total} to send its request body."
-                )));
+        // A piece already received is taken without arming a timer.
+        let item = match body.next().now_or_never() {
+            Some(item) => item,
+            None => {
+                let wait = (Instant::now() + idle).min(deadline);
+                match tokio::time::timeout_at(wait, body.next()).await {
+                    Ok(item) => item,
+                    Err(_) if wait == deadline => {
+                        let total = humantime::format_duration(total);
+                        return Err(RelayError::request_timeout(format!(
+                            "The client took longer than {total} to send its request body."
+                        )));
+                    }
+                    Err(_) => {
+                        return Err(RelayError::request_timeout("The client stopped sending its request body."));
+                    }
+                }
             }
-            Err(_) => return Err(RelayError::request_timeout("The client stopped sending its request body.")),
-            Ok(None) => return Ok(first.unwrap_or_else(|| collected.freeze())),
-            Ok(Some(Err(_))) => {
+        };
+        match item {
+            None => return Ok(first.unwrap_or_else(|| collected.freeze())),
+            Some(Err(_)) => {
                 return Err(RelayError::bad_request(
                     "body_incomplete",
                     "The request body could not be read completely.",
                 ));
             }
-            Ok(Some(Ok(chunk))) => {
+            Some(Ok(chunk)) => {
                 let held = first.as_ref().map_or(0, Bytes::len) + collected.len();
                 if (held + chunk.len()) as u64 > limit {
                     return Err(RelayError::payload_too_large(limit));
