@@ -6,7 +6,12 @@
 //! only be a key: inside a JSON string the quotes are escaped. Memory is
 //! bounded: a head of [`HEAD`] bytes and a tail of [`TAIL`] bytes.
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
+use memchr::memmem;
+
+use super::usage_fields::UsageFields;
 
 /// Bytes kept from the start of the answer, for the model.
 pub const HEAD: usize = 1024;
@@ -29,33 +34,56 @@ impl Usage {
 }
 
 /// Watches an answer's chunks; [`UsageScanner::finish`] reads the usage.
+/// The latest chunk is kept as it came; only the chunks before it are
+/// copied, so an answer of one chunk (most JSON answers) is not copied.
 #[derive(Debug, Default)]
 pub struct UsageScanner {
+    /// The first chunk, cut to [`HEAD`] bytes, while it is the only one.
+    first: Option<Bytes>,
+    /// The first [`HEAD`] bytes, once more than one chunk came.
     head: Vec<u8>,
+    /// The last [`TAIL`] bytes before `last`.
     tail: Vec<u8>,
+    /// The latest chunk.
+    last: Option<Bytes>,
 }
 
 impl UsageScanner {
     /// Sees one chunk of the answer.
     pub fn feed(&mut self, chunk: &Bytes) {
-        if self.head.len() < HEAD {
-            let take = (HEAD - self.head.len()).min(chunk.len());
+        if self.last.is_none() {
+            self.first = Some(chunk.slice(..chunk.len().min(HEAD)));
+        } else {
+            if let Some(first) = self.first.take() {
+                self.head.extend_from_slice(&first);
+            }
+            let take = HEAD.saturating_sub(self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
-        if chunk.len() >= TAIL {
+        let Some(earlier) = self.last.replace(chunk.clone()) else { return };
+        if earlier.len() >= TAIL {
             self.tail.clear();
-            self.tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
+            self.tail.extend_from_slice(&earlier[earlier.len() - TAIL..]);
         } else {
-            let overflow = (self.tail.len() + chunk.len()).saturating_sub(TAIL);
+            let overflow = (self.tail.len() + earlier.len()).saturating_sub(TAIL);
             self.tail.drain(..overflow);
-            self.tail.extend_from_slice(chunk);
+            self.tail.extend_from_slice(&earlier);
         }
     }
 
     /// The usage of the answer, if it reported one.
     pub fn finish(&self) -> Option<Usage> {
-        let fields = last_usage_object(&self.tail)?;
-        let model = model_in(&self.head).or_else(|| model_in(&self.tail));
+        let last = self.last.as_deref().unwrap_or_default();
+        let joined;
+        let end: &[u8] = if self.tail.is_empty() {
+            last
+        } else {
+            joined = [&self.tail[..], last].concat();
+            &joined
+        };
+        let fields = last_usage_object(end)?;
+        let head = self.first.as_deref().unwrap_or(&self.head);
+        let model = model_in(head).or_else(|| model_in(end));
         let input = fields.prompt_tokens.or(fields.input_tokens).unwrap_or(0);
         // Embeddings report only prompt and total tokens.
         let output = fields
@@ -66,24 +94,6 @@ impl UsageScanner {
         let cached_input = details.and_then(|d| d.cached_tokens).unwrap_or(0);
         Some(Usage { model, input, cached_input, output })
     }
-}
-
-/// The fields of a `usage` object the relay counts (chat completions,
-/// embeddings and Responses name them differently).
-#[derive(Debug, Default, serde::Deserialize)]
-struct UsageFields {
-    prompt_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    input_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    total_tokens: Option<u64>,
-    prompt_tokens_details: Option<Details>,
-    input_tokens_details: Option<Details>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Details {
-    cached_tokens: Option<u64>,
 }
 
 /// The usage a session event reports: Realtime's `response.done` and the
@@ -100,27 +110,36 @@ pub fn of_event(event: &[u8]) -> Option<Usage> {
 
 /// The last `"usage":{…}` object of `bytes` that parses.
 fn last_usage_object(bytes: &[u8]) -> Option<UsageFields> {
-    const KEY: &[u8] = b"\"usage\":";
     let mut end = bytes.len();
-    while let Some(at) = find_last(&bytes[..end], KEY) {
-        let rest = &bytes[at + KEY.len()..];
+    while let Some(at) = last_usage_key(&bytes[..end]) {
+        let rest = &bytes[at + USAGE_KEY.len()..];
         let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
-        if rest[start] == b'{' {
-            // One value, whatever follows it.
-            let mut object = serde_json::Deserializer::from_slice(&rest[start..]);
-            if let Ok(fields) = serde::Deserialize::deserialize(&mut object) {
-                return Some(fields);
-            }
+        if rest[start] == b'{'
+            && let Some(fields) = UsageFields::read(&rest[start..])
+        {
+            return Some(fields);
         }
         end = at;
     }
     None
 }
 
+const USAGE_KEY: &[u8] = b"\"usage\":";
+
+/// Where the last `"usage":` of `bytes` starts: found by its `g` (rare in
+/// JSON, and searched for a vector at a time), then the key around it.
+fn last_usage_key(bytes: &[u8]) -> Option<usize> {
+    memchr::memrchr_iter(b'g', bytes).find_map(|at| {
+        let start = at.checked_sub(4)?;
+        (bytes.get(start..start + USAGE_KEY.len()) == Some(USAGE_KEY)).then_some(start)
+    })
+}
+
 /// The value of the first `"model":"…"` in `bytes`.
 fn model_in(bytes: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"model\":";
-    let at = bytes.windows(KEY.len()).position(|w| w == KEY)?;
+    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
+    let at = FINDER.find(bytes)?;
     let rest = &bytes[at + KEY.len()..];
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     let value = &rest[start..];
@@ -133,10 +152,6 @@ fn model_in(bytes: &[u8]) -> Option<String> {
     }
     let mut values = serde_json::Deserializer::from_slice(value).into_iter::<String>();
     values.next()?.ok()
-}
-
-fn find_last(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).rposition(|w| w == needle)
 }
 
 #[cfg(test)]
@@ -154,8 +169,13 @@ mod tests {
     #[test]
     fn chat_json_and_stream() {
         let json = r#"{"id":"c","model":"gpt-4o-mini","choices":[{"message":{"content":"say \"usage\":{1}"}}],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":4}}}"#;
-        let usage = scan(&[&json[..20], &json[20..]]).unwrap();
-        assert_eq!(usage, Usage { model: Some("gpt-4o-mini".into()), input: 9, cached_input: 4, output: 3 });
+        let expected = Usage { model: Some("gpt-4o-mini".into()), input: 9, cached_input: 4, output: 3 };
+        // Cut anywhere, in two or three chunks: the same usage.
+        for cut in 0..=json.len() {
+            assert_eq!(scan(&[&json[..cut], &json[cut..]]).as_ref(), Some(&expected), "cut at {cut}");
+            let (a, b) = (cut / 2, cut);
+            assert_eq!(scan(&[&json[..a], &json[a..b], &json[b..]]).as_ref(), Some(&expected), "cuts {a}, {b}");
+        }
         let stream = [
             "data: {\"model\":\"gpt-4o\",\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\n\n",
             "data: {\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n",
@@ -192,6 +212,7 @@ mod tests {
             scanner.feed(&Bytes::from_static(b"small"));
         }
         assert!(scanner.head.len() <= HEAD && scanner.tail.len() <= TAIL);
-        assert!(scanner.tail.ends_with(b"xsmall"));
+        assert!(scanner.tail.ends_with(b"x"));
+        assert_eq!(scanner.last.as_deref(), Some(&b"small"[..]));
     }
 }
