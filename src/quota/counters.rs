@@ -78,6 +78,9 @@ impl Counters {
                 if incr.is_some() {
                     self.changed.store(true, Ordering::Release);
                 }
+                if gets.is_empty() {
+                    return Ok((count, Vec::new()));
+                }
                 let used = self.memory.read(now, |get| {
                     let value = |slot: &Slot<'_>| {
                         slot.write_key(&mut key);

@@ -2,9 +2,9 @@
 //! `/relay/usage` on the admin address shows. Kept per process (each
 //! replica reports its own).
 
-use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
+use foldhash::HashMap;
 use serde_json::{Value, json};
 
 use super::usage::Usage;
@@ -20,18 +20,20 @@ struct Sums {
 }
 
 /// Usage totals by consumer, then model, then route (nested, so that
-/// adding to an existing total copies no string).
+/// adding to an existing total copies no string; hashed by foldhash, as
+/// the names come from the spec and from the upstream, not the client;
+/// sorted when shown).
 #[derive(Debug, Default)]
 pub struct Totals {
     sums: Mutex<ByConsumer>,
 }
 
 /// Sums by route, of one consumer's model.
-type ByRoute = BTreeMap<String, Sums>;
+type ByRoute = HashMap<String, Sums>;
 /// Sums by model and route, of one consumer.
-type ByModel = BTreeMap<String, ByRoute>;
+type ByModel = HashMap<String, ByRoute>;
 /// Every sum, by consumer, model and route.
-type ByConsumer = BTreeMap<String, ByModel>;
+type ByConsumer = HashMap<String, ByModel>;
 
 impl Totals {
     /// Adds one answer's usage.
@@ -48,7 +50,7 @@ impl Totals {
         entry.micro_usd += micro_usd;
     }
 
-    /// Every total: consumer, model, route and sums, in order.
+    /// Every total: consumer, model, route and sums, sorted by the names.
     fn rows(&self) -> Vec<(String, String, String, Sums)> {
         let sums = self.sums.lock().unwrap_or_else(PoisonError::into_inner);
         let mut rows = Vec::new();
@@ -59,6 +61,7 @@ impl Totals {
                 }
             }
         }
+        rows.sort_unstable_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
         rows
     }
 
@@ -96,7 +99,7 @@ impl Totals {
 }
 
 /// The entry of `key`, copying the key only when it is new.
-fn entry<'a, V: Default>(map: &'a mut BTreeMap<String, V>, key: &str) -> &'a mut V {
+fn entry<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V {
     if !map.contains_key(key) {
         map.insert(key.to_owned(), V::default());
     }
