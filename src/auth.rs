@@ -24,10 +24,12 @@ fn presented_keys(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     relay.into_iter().chain(bearer)
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive).
+/// The token of `Bearer <token>` (scheme case-insensitive; spaces around
+/// the token are not part of it).
 pub fn bearer_token(value: &str) -> Option<&str> {
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    const SCHEME: &str = "bearer ";
+    let scheme = value.get(..SCHEME.len())?;
+    scheme.eq_ignore_ascii_case(SCHEME).then(|| value[SCHEME.len()..].trim_ascii())
 }
 
 /// The subprotocol prefix that carries a relay key (as OpenAI's browser
@@ -105,6 +107,10 @@ mod tests {
         let who = |pairs: &[(&str, &str)]| identify(&keys, &headers(pairs), false);
         assert_eq!(who(&[("x-relay-key", "beta")]), Identified::Consumer(0));
         assert_eq!(who(&[("authorization", "bearer alpha")]), Identified::Consumer(0));
+        assert_eq!(who(&[("authorization", "BEARER   alpha ")]), Identified::Consumer(0));
+        assert_eq!(who(&[("authorization", "Bearer\talpha")]), Identified::Unknown);
+        assert_eq!(who(&[("authorization", "Bearer")]), Identified::Unknown);
+        assert_eq!(who(&[("authorization", "Basic alpha")]), Identified::Unknown);
         assert_eq!(who(&[("authorization", "Bearer alph")]), Identified::Unknown);
         assert_eq!(who(&[("authorization", "alpha")]), Identified::Unknown);
         assert_eq!(who(&[]), Identified::Unknown);
