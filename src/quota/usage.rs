@@ -4,7 +4,8 @@
 //! `"usage":{…}` object seen (chat completions' JSON and final stream
 //! chunk, Responses' `response.completed`, embeddings). A `"usage":{` can
 //! only be a key: inside a JSON string the quotes are escaped. Memory is
-//! bounded: a head of [`HEAD`] bytes and a tail of [`TAIL`] bytes.
+//! bounded: a head of [`HEAD`] bytes, a tail of [`TAIL`] bytes, and the
+//! latest chunk, held (not copied) until the next one comes.
 
 use std::sync::LazyLock;
 
