@@ -186,6 +186,13 @@ impl Counted {
 }
 
 impl Limits {
+    /// Whether any limit counts tokens or money (what settlement adds).
+    pub fn counts_tokens(&self) -> bool {
+        let Limits { requests: _, concurrent: _, tokens, input_tokens, output_tokens, budget_tokens, budget_micro_usd } =
+            self;
+        [tokens, input_tokens, output_tokens, budget_tokens, budget_micro_usd].iter().any(|limit| limit.is_some())
+    }
+
     /// Every limit that is set, with what it counts (`concurrent` aside).
     pub fn each(&self) -> impl Iterator<Item = (Counted, Limit)> {
         [

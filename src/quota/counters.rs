@@ -63,11 +63,17 @@ impl Counters {
         self.saved_to.is_some()
     }
 
-    /// Adds 1 to `incr` and reads `gets`, in one round trip to Redis.
-    pub async fn count(&self, incr: Option<Slot<'_>>, gets: &[Slot<'_>]) -> Result<(u64, Vec<u64>), String> {
+    /// Adds 1 to `incr` and reads `gets` at `now`, in one round trip to
+    /// Redis.
+    pub async fn count(
+        &self,
+        incr: Option<Slot<'_>>,
+        gets: &[Slot<'_>],
+        now: SystemTime,
+    ) -> Result<(u64, Vec<u64>), String> {
         match &self.store {
             Store::Memory => {
-                let now = unix(SystemTime::now());
+                let now = unix(now);
                 // One key buffer for every count: nothing is allocated for
                 // counters that exist.
                 let mut key = String::with_capacity(64);
@@ -98,12 +104,12 @@ impl Counters {
         }
     }
 
-    /// Adds each amount to its slot: at once in memory; to Redis in a task
+    /// Adds each amount to its slot (windows as at `now`): at once in memory; to Redis in a task
     /// of its own, off the response path.
-    pub fn add_all<'a>(self: &Arc<Self>, adds: impl Iterator<Item = (Slot<'a>, u64)>) {
+    pub fn add_all<'a>(self: &Arc<Self>, adds: impl Iterator<Item = (Slot<'a>, u64)>, now: SystemTime) {
         match &self.store {
             Store::Memory => {
-                let now = unix(SystemTime::now());
+                let now = unix(now);
                 let mut key = String::with_capacity(64);
                 let mut added = false;
                 for (slot, amount) in adds {

@@ -80,13 +80,16 @@ impl Meter {
         let now = SystemTime::now();
         let in_flight = limits.concurrent.map(|max| self.enter(consumer, max)).transpose()?;
         let requests = limits.requests.map(|limit| (limit, Slot::at(consumer, Counted::Requests, limit, now)));
-        let checks: Vec<(Counted, Limit)> =
-            limits.each().filter(|(counted, _)| *counted != Counted::Requests).collect();
+        let checks: Vec<(Counted, Limit)> = if limits.counts_tokens() {
+            limits.each().filter(|(counted, _)| *counted != Counted::Requests).collect()
+        } else {
+            Vec::new()
+        };
         let slots: Vec<Slot<'_>> =
             checks.iter().map(|(counted, limit)| Slot::at(consumer, *counted, *limit, now)).collect();
         let incr = requests.map(|(_, slot)| slot);
         let ticket = Ticket::new(self.counters.clone(), table.clone(), index, route, in_flight);
-        let (count, used) = match self.counters.count(incr, &slots).await {
+        let (count, used) = match self.counters.count(incr, &slots, now).await {
             Ok(counted) => counted,
             Err(error) => {
                 self.counters.failed(&error);
@@ -138,7 +141,7 @@ impl Meter {
         let present: Vec<(Counted, Limit)> = consumer.limits.each().collect();
         let slots: Vec<Slot<'_>> =
             present.iter().map(|(counted, limit)| Slot::at(consumer, *counted, *limit, now)).collect();
-        let used = self.counters.count(None, &slots).await.unwrap_or_default().1;
+        let used = self.counters.count(None, &slots, now).await.unwrap_or_default().1;
         present.into_iter().zip(used).map(|((counted, limit), used)| (counted.name(), used, limit)).collect()
     }
 }

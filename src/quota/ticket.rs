@@ -44,6 +44,11 @@ impl Ticket {
                 uncached * p.input + usage.cached_input as f64 * p.cached_input + usage.output as f64 * p.output;
             dollars.round() as u64 // per million tokens, in micro-dollars: the same number
         });
+        let route = &self.table.routes[self.route].id;
+        self.counters.totals.add(&consumer.name, usage, route, micro_usd);
+        if !consumer.limits.counts_tokens() {
+            return;
+        }
         let now = SystemTime::now();
         let adds = consumer.limits.each().filter_map(|(counted, limit)| {
             let amount = match counted {
@@ -55,9 +60,7 @@ impl Ticket {
             };
             (amount > 0).then(|| (Slot::at(consumer, counted, limit, now), amount))
         });
-        self.counters.add_all(adds);
-        let route = &self.table.routes[self.route].id;
-        self.counters.totals.add(&consumer.name, usage, route, micro_usd);
+        self.counters.add_all(adds, now);
     }
 }
 
