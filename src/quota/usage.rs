@@ -7,10 +7,7 @@
 //! bounded: a head of [`HEAD`] bytes, a tail of [`TAIL`] bytes, and the
 //! latest chunk, held (not copied) until the next one comes.
 
-use std::sync::LazyLock;
-
 use bytes::Bytes;
-use memchr::memmem;
 
 use super::usage_fields::UsageFields;
 
@@ -127,20 +124,25 @@ fn last_usage_object(bytes: &[u8]) -> Option<UsageFields> {
 
 const USAGE_KEY: &[u8] = b"\"usage\":";
 
-/// Where the last `"usage":` of `bytes` starts: found by its `g` (rare in
-/// JSON, and searched for a vector at a time), then the key around it.
+/// Where the last `"usage":` of `bytes` starts.
 fn last_usage_key(bytes: &[u8]) -> Option<usize> {
-    memchr::memrchr_iter(b'g', bytes).find_map(|at| {
-        let start = at.checked_sub(4)?;
-        (bytes.get(start..start + USAGE_KEY.len()) == Some(USAGE_KEY)).then_some(start)
-    })
+    let mut found = memchr::memrchr_iter(b'g', bytes).filter_map(|at| key_around(bytes, at, USAGE_KEY, 4));
+    found.next()
+}
+
+/// Where `key` starts in `bytes`, if its byte `key[index]` is at `at`. A
+/// key is searched for by one of its rarer bytes in JSON, a vector at a
+/// time, and then checked around it: the answers scanned here are small,
+/// too small for a substring searcher's setup to pay off.
+fn key_around(bytes: &[u8], at: usize, key: &[u8], index: usize) -> Option<usize> {
+    let start = at.checked_sub(index)?;
+    (bytes.get(start..start + key.len()) == Some(key)).then_some(start)
 }
 
 /// The value of the first `"model":"…"` in `bytes`.
 fn model_in(bytes: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"model\":";
-    static FINDER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(KEY));
-    let at = FINDER.find(bytes)?;
+    let at = memchr::memchr_iter(b'l', bytes).find_map(|at| key_around(bytes, at, KEY, 5))?;
     let rest = &bytes[at + KEY.len()..];
     let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
     let value = &rest[start..];
