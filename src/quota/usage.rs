@@ -4,8 +4,8 @@
 //! `"usage":{…}` object seen (chat completions' JSON and final stream
 //! chunk, Responses' `response.completed`, embeddings). A `"usage":{` can
 //! only be a key: inside a JSON string the quotes are escaped. Memory is
-//! bounded: a head of [`HEAD`] bytes, a tail of [`TAIL`] bytes, and the
-//! latest chunk, held (not copied) until the next one comes.
+//! bounded: a head of [`HEAD`] bytes and a tail of [`TAIL`] bytes, or the
+//! answer's one chunk while it is the only one.
 
 use bytes::Bytes;
 
@@ -32,55 +32,56 @@ impl Usage {
 }
 
 /// Watches an answer's chunks; [`UsageScanner::finish`] reads the usage.
-/// The latest chunk is kept as it came; only the chunks before it are
-/// copied, so an answer of one chunk (most JSON answers) is not copied.
+/// An answer that comes in one chunk (most JSON answers) is kept as it
+/// came, not copied; from a second chunk on, the head and the tail are
+/// copied and the chunks go.
 #[derive(Debug, Default)]
 pub struct UsageScanner {
-    /// The first chunk, cut to [`HEAD`] bytes, while it is the only one.
-    first: Option<Bytes>,
+    /// The answer while it is one chunk.
+    only: Option<Bytes>,
+    /// Whether more than one chunk came.
+    more: bool,
     /// The first [`HEAD`] bytes, once more than one chunk came.
     head: Vec<u8>,
-    /// The last [`TAIL`] bytes before `last`.
+    /// The last [`TAIL`] bytes, once more than one chunk came.
     tail: Vec<u8>,
-    /// The latest chunk.
-    last: Option<Bytes>,
 }
 
 impl UsageScanner {
     /// Sees one chunk of the answer.
     pub fn feed(&mut self, chunk: &Bytes) {
-        if self.last.is_none() {
-            self.first = Some(chunk.slice(..chunk.len().min(HEAD)));
-        } else {
-            if let Some(first) = self.first.take() {
-                self.head.extend_from_slice(&first);
-            }
-            let take = HEAD.saturating_sub(self.head.len()).min(chunk.len());
-            self.head.extend_from_slice(&chunk[..take]);
+        if !self.more && self.only.is_none() {
+            self.only = Some(chunk.clone());
+            return;
         }
-        let Some(earlier) = self.last.replace(chunk.clone()) else { return };
-        if earlier.len() >= TAIL {
+        self.more = true;
+        if let Some(first) = self.only.take() {
+            self.copy(&first);
+        }
+        self.copy(chunk);
+    }
+
+    /// Adds a chunk to the head and the tail.
+    fn copy(&mut self, chunk: &[u8]) {
+        let take = HEAD.saturating_sub(self.head.len()).min(chunk.len());
+        self.head.extend_from_slice(&chunk[..take]);
+        if chunk.len() >= TAIL {
             self.tail.clear();
-            self.tail.extend_from_slice(&earlier[earlier.len() - TAIL..]);
+            self.tail.extend_from_slice(&chunk[chunk.len() - TAIL..]);
         } else {
-            let overflow = (self.tail.len() + earlier.len()).saturating_sub(TAIL);
+            let overflow = (self.tail.len() + chunk.len()).saturating_sub(TAIL);
             self.tail.drain(..overflow);
-            self.tail.extend_from_slice(&earlier);
+            self.tail.extend_from_slice(chunk);
         }
     }
 
     /// The usage of the answer, if it reported one.
     pub fn finish(&self) -> Option<Usage> {
-        let last = self.last.as_deref().unwrap_or_default();
-        let joined;
-        let end: &[u8] = if self.tail.is_empty() {
-            last
-        } else {
-            joined = [&self.tail[..], last].concat();
-            &joined
+        let (head, end) = match &self.only {
+            Some(only) => (&only[..only.len().min(HEAD)], &only[..]),
+            None => (&self.head[..], &self.tail[..]),
         };
         let fields = last_usage_object(end)?;
-        let head = self.first.as_deref().unwrap_or(&self.head);
         let model = model_in(head).or_else(|| model_in(end));
         let input = fields.prompt_tokens.or(fields.input_tokens).unwrap_or(0);
         // Embeddings report only prompt and total tokens.
@@ -215,7 +216,6 @@ mod tests {
             scanner.feed(&Bytes::from_static(b"small"));
         }
         assert!(scanner.head.len() <= HEAD && scanner.tail.len() <= TAIL);
-        assert!(scanner.tail.ends_with(b"x"));
-        assert_eq!(scanner.last.as_deref(), Some(&b"small"[..]));
+        assert!(scanner.tail.ends_with(b"xsmall") && scanner.only.is_none());
     }
 }
