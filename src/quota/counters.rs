@@ -104,8 +104,8 @@ impl Counters {
         }
     }
 
-    /// Adds each amount to its slot (windows as at `now`): at once in memory; to Redis in a task
-    /// of its own, off the response path.
+    /// Adds each amount to its slot (windows as at `now`): at once in
+    /// memory; to Redis in a task of its own, off the response path.
     pub fn add_all<'a>(self: &Arc<Self>, adds: impl Iterator<Item = (Slot<'a>, u64)>, now: SystemTime) {
         match &self.store {
             Store::Memory => {

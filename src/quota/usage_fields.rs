@@ -44,31 +44,32 @@ struct Flat<'a> {
 
 impl<'a> Flat<'a> {
     fn usage(&mut self) -> Option<UsageFields> {
+        /// The keys counted, in the order of `UsageFields`' fields.
+        const KEYS: [&[u8]; 7] = [
+            b"prompt_tokens",
+            b"completion_tokens",
+            b"input_tokens",
+            b"output_tokens",
+            b"total_tokens",
+            b"prompt_tokens_details",
+            b"input_tokens_details",
+        ];
         let mut fields = UsageFields::default();
         let mut seen = 0u8;
         self.members(|reader, key| {
-            let (bit, slot) = match key {
-                b"prompt_tokens" => (0, &mut fields.prompt_tokens),
-                b"completion_tokens" => (1, &mut fields.completion_tokens),
-                b"input_tokens" => (2, &mut fields.input_tokens),
-                b"output_tokens" => (3, &mut fields.output_tokens),
-                b"total_tokens" => (4, &mut fields.total_tokens),
-                b"prompt_tokens_details" | b"input_tokens_details" => {
-                    let (bit, details) = if key[0] == b'p' {
-                        (5, &mut fields.prompt_tokens_details)
-                    } else {
-                        (6, &mut fields.input_tokens_details)
-                    };
-                    (seen & (1 << bit) == 0).then_some(())?;
-                    seen |= 1 << bit;
-                    *details = reader.details()?;
-                    return Some(());
-                }
-                _ => return reader.skip_value(),
-            };
-            (seen & (1 << bit) == 0).then_some(())?;
-            seen |= 1 << bit;
-            *slot = reader.count()?;
+            let Some(index) = KEYS.iter().position(|known| *known == key) else { return reader.skip_value() };
+            // serde refuses a duplicate field: so does this reader.
+            (seen & (1 << index) == 0).then_some(())?;
+            seen |= 1 << index;
+            match index {
+                0 => fields.prompt_tokens = reader.count()?,
+                1 => fields.completion_tokens = reader.count()?,
+                2 => fields.input_tokens = reader.count()?,
+                3 => fields.output_tokens = reader.count()?,
+                4 => fields.total_tokens = reader.count()?,
+                5 => fields.prompt_tokens_details = reader.details()?,
+                _ => fields.input_tokens_details = reader.details()?,
+            }
             Some(())
         })?;
         Some(fields)
