@@ -10,6 +10,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::log_file::complete_lines;
 use support::relay::{Process, SERVER_KEY, client, routes_dir};
 use support::upstream::Upstream;
 
@@ -33,8 +34,7 @@ path = "/v1/files/{file_id}/content"
 fn lines(path: &Path, count: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let lines = complete_lines(path);
         if lines.len() >= count || Instant::now() > deadline {
             return lines;
         }

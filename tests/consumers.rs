@@ -18,6 +18,7 @@ use async_openai::types::chat::{
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use support::log_file::complete_lines;
 use support::relay::{Process, client};
 use support::upstream::Upstream;
 
@@ -123,25 +124,25 @@ async fn alice_gets_three_requests_a_minute_then_429_with_openai_headers() {
         // The access log names the consumer, with the tokens of each answer.
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let lines = std::fs::read_to_string(&access_log).unwrap_or_default();
-            let alice: Vec<&str> = lines.lines().filter(|line| line.contains(" consumer=alice")).collect();
+            let lines = complete_lines(&access_log);
+            let alice: Vec<&String> = lines.iter().filter(|line| line.contains(" consumer=alice")).collect();
             if alice.len() >= 4 {
-                assert!(alice.iter().any(|line| line.contains(" 200 ") && line.ends_with("tokens=3+6")), "{lines}");
-                assert!(alice.iter().any(|line| line.contains(" 429 ")), "{lines}");
+                assert!(alice.iter().any(|line| line.contains(" 200 ") && line.ends_with("tokens=3+6")), "{lines:?}");
+                assert!(alice.iter().any(|line| line.contains(" 429 ")), "{lines:?}");
                 break;
             }
-            assert!(Instant::now() < deadline, "no access lines for alice: {lines}");
+            assert!(Instant::now() < deadline, "no access lines for alice: {lines:?}");
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
         // So does the traffic log's client-request event.
         let traffic = access_log.with_extension("log.traffic");
         loop {
-            let lines = std::fs::read_to_string(&traffic).unwrap_or_default();
-            let named = lines.lines().filter(|l| l.contains("client-request") && l.contains(r#""consumer":"alice""#));
+            let lines = complete_lines(&traffic);
+            let named = lines.iter().filter(|l| l.contains("client-request") && l.contains(r#""consumer":"alice""#));
             if named.count() >= 4 {
                 break;
             }
-            assert!(Instant::now() < deadline, "no client-request events naming alice: {lines}");
+            assert!(Instant::now() < deadline, "no client-request events naming alice: {lines:?}");
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
         relay_stop(relay);

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::log_file::complete_lines;
 use support::relay::{Process, SERVER_KEY, client, routes_dir};
 use support::upstream::{MINTED_SECRET, Upstream};
 
@@ -62,9 +63,8 @@ type = "chat_to_responses"
 fn events(path: &Path, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let parsed: Vec<Value> = text
-            .lines()
+        let parsed: Vec<Value> = complete_lines(path)
+            .iter()
             .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
             .collect();
         if done(&parsed) || Instant::now() > deadline {

@@ -11,6 +11,7 @@ mod support;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use support::log_file::complete_lines;
 use support::relay::{InProcess, Process, SERVER_KEY, client, routes_dir};
 use support::ws_upstream::WsUpstream;
 use tokio::net::TcpStream;
@@ -393,8 +394,7 @@ async fn the_access_log_has_a_line_when_a_session_closes() {
     assert_eq!(close_of(&mut ws).await.0, 1008, "max_duration ends the session");
     let deadline = std::time::Instant::now() + PATIENCE;
     let lines = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let lines: Vec<String> = text.lines().filter(|l| l.contains("ws-session-1")).map(str::to_owned).collect();
+        let lines: Vec<String> = complete_lines(&log).into_iter().filter(|l| l.contains("ws-session-1")).collect();
         if lines.len() >= 2 || std::time::Instant::now() > deadline {
             break lines;
         }
