@@ -19,9 +19,13 @@ pub fn of(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Whether a content type's essence is `expected` (lowercase): a check
-/// that neither parses nor allocates.
+/// that neither parses nor allocates, nor searches for the `;` unless
+/// the value starts with `expected` (it runs several times per request).
 fn essence_is(content_type: &str, expected: &str) -> bool {
-    content_type.split(';').next().is_some_and(|essence| essence.trim().eq_ignore_ascii_case(expected))
+    let value = content_type.trim_start();
+    let Some(rest) = value.get(expected.len()..) else { return false };
+    value[..expected.len()].eq_ignore_ascii_case(expected)
+        && (rest.is_empty() || rest.split(';').next().is_some_and(|gap| gap.trim().is_empty()))
 }
 
 /// JSON: `application/json` or a `+json` suffix (`application/problem+json`).
@@ -75,6 +79,26 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, "Text/Event-Stream; charset=utf-8".parse().unwrap());
         assert!(is_event_stream(&headers));
+    }
+
+    #[test]
+    fn an_essence_is_compared_whole() {
+        for (value, expected) in [
+            ("text/event-stream", true),
+            ("TEXT/Event-Stream;charset=utf-8", true),
+            (" text/event-stream ; charset=utf-8", true),
+            ("text/event-stream\t", true),
+            ("text/event-streams", false),
+            ("text/event-stream x", false),
+            ("text/event", false),
+            ("text/event-streé", false),
+            ("", false),
+            ("; text/event-stream", false),
+        ] {
+            assert_eq!(essence_is(value, "text/event-stream"), expected, "{value:?}");
+            let old = value.split(';').next().is_some_and(|e| e.trim().eq_ignore_ascii_case("text/event-stream"));
+            assert_eq!(old, expected, "the plain reading of {value:?}");
+        }
     }
 
     #[test]
