@@ -12,13 +12,18 @@ pub fn check_path(path: &str) -> Result<&str, RelayError> {
     if !path.starts_with('/') {
         return Err(invalid(path, "the path must start with `/`"));
     }
-    match path.bytes().find(|b| *b == b'\\' || *b == 0) {
-        Some(b'\\') => return Err(invalid(path, "backslashes are not allowed in paths")),
+    // Every request passes here: byte searches, no allocation.
+    let bytes = path.as_bytes();
+    match memchr::memchr2(b'\\', 0, bytes) {
+        Some(at) if bytes[at] == b'\\' => return Err(invalid(path, "backslashes are not allowed in paths")),
         Some(_) => return Err(invalid(path, "NUL bytes are not allowed in paths")),
         None => {}
     }
-    // Every request passes here: one scan of the escapes, no allocation.
-    let bytes = path.as_bytes();
+    // Only a `%` can start an escape and only a `.` or `%2e` a dot
+    // segment: most paths have neither, and are done.
+    if memchr::memchr2(b'%', b'.', bytes).is_none() {
+        return Ok(path);
+    }
     for (at, _) in path.match_indices('%') {
         let escape = bytes.get(at + 1..at + 3).map(|hex| [hex[0].to_ascii_lowercase(), hex[1].to_ascii_lowercase()]);
         if matches!(escape, Some([b'2', b'f'] | [b'5', b'c'] | [b'0', b'0'])) {
@@ -86,6 +91,9 @@ mod tests {
             let err = check_path(bad).unwrap_err();
             assert_eq!(err.status.as_u16(), 400, "{bad}");
             assert_eq!(err.code, "invalid_path");
+        }
+        for (bad, named) in [("/v1/a\\b", "backslashes"), ("/v1/a\0b", "NUL bytes"), ("/v1/\0\\", "NUL bytes")] {
+            assert!(check_path(bad).unwrap_err().message.contains(named), "{bad:?}");
         }
     }
 }
