@@ -25,7 +25,7 @@ fn essence_is(content_type: &str, expected: &str) -> bool {
     let value = content_type.trim_start();
     let Some(rest) = value.get(expected.len()..) else { return false };
     value[..expected.len()].eq_ignore_ascii_case(expected)
-        && (rest.is_empty() || rest.split(';').next().is_some_and(|gap| gap.trim().is_empty()))
+        && rest.split_once(';').map_or(rest, |(gap, _)| gap).trim().is_empty()
 }
 
 /// JSON: `application/json` or a `+json` suffix (`application/problem+json`).

@@ -24,7 +24,7 @@ pub fn check_path(path: &str) -> Result<&str, RelayError> {
     if memchr::memchr2(b'%', b'.', bytes).is_none() {
         return Ok(path);
     }
-    for (at, _) in path.match_indices('%') {
+    for at in memchr::memchr_iter(b'%', bytes) {
         let escape = bytes.get(at + 1..at + 3).map(|hex| [hex[0].to_ascii_lowercase(), hex[1].to_ascii_lowercase()]);
         if matches!(escape, Some([b'2', b'f'] | [b'5', b'c'] | [b'0', b'0'])) {
             return Err(invalid(path, "encoded slashes, backslashes and NUL bytes are not allowed in paths"));
